@@ -1,0 +1,716 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ledger_int.h"
+#include "sp/crypto.h"
+#include "sp/error.h"
+#include "sp/merkle.h"
+#include "sp/msg.h"
+
+#define DEFAULT_MAP (1ull << 30)
+#define MAP_FULL_RETRIES 8
+
+static const char *const le_messages[] = {
+#define SP_LE_MSG(name, msg) msg,
+    SP_LEDGER_ERRNO_MAP(SP_LE_MSG)
+#undef SP_LE_MSG
+};
+
+const char *sp_ledger_strerror(int err)
+{
+  if (err > SP__LE_FIRST && err < SP__LE_LAST)
+    return le_messages[err - SP__LE_FIRST - 1];
+  return sp_strerror(err);
+}
+
+const char *sp_reason_name(int reason)
+{
+  switch (reason) {
+#define SP_R_CASE(name, num, text)                                                        \
+  case num: return text;
+    SP_REASON_MAP(SP_R_CASE)
+#undef SP_R_CASE
+  default: return "unknown";
+  }
+}
+
+/* ================================================================= meta */
+
+static const char TIP_KEY[] = "tip";
+static const char GENESIS_KEY[] = "genesis";
+
+int tip_read(struct wctx *w, struct sp_tip *tip)
+{
+  MDB_val v;
+  int rc = st_get(w, DB_META, TIP_KEY, sizeof(TIP_KEY) - 1, &v);
+  if (rc)
+    return rc == SP_LE_NOTFOUND ? SP_LE_CORRUPT : rc;
+  if (v.mv_size != 8 + 2 * SP_HASH_LEN + 8)
+    return SP_LE_CORRUPT;
+  const uint8_t *p = v.mv_data;
+  tip->height = be64_get(p);
+  memcpy(tip->hash, p + 8, SP_HASH_LEN);
+  memcpy(tip->state_digest, p + 8 + SP_HASH_LEN, SP_HASH_LEN);
+  tip->time_ms = be64_get(p + 8 + 2 * SP_HASH_LEN);
+  return SP_LE_OK;
+}
+
+static void tip_write(struct wctx *w, const struct sp_tip *tip)
+{
+  uint8_t b[8 + 2 * SP_HASH_LEN + 8];
+  be64_put(b, tip->height);
+  memcpy(b + 8, tip->hash, SP_HASH_LEN);
+  memcpy(b + 8 + SP_HASH_LEN, tip->state_digest, SP_HASH_LEN);
+  be64_put(b + 8 + 2 * SP_HASH_LEN, tip->time_ms);
+  st_put(w, DB_META, TIP_KEY, sizeof(TIP_KEY) - 1, b, sizeof(b));
+}
+
+/* digest(h) = H_state(chain_id, digest(h-1) || H(changes of block h)) */
+static void digest_next(const struct sp_ledger *l, struct wctx *w,
+                        const uint8_t prev[SP_HASH_LEN], uint8_t out[SP_HASH_LEN])
+{
+  uint8_t in[2 * SP_HASH_LEN];
+  memcpy(in, prev, SP_HASH_LEN);
+  crypto_generichash_state copy = w->changes; /* keep w usable */
+  crypto_generichash_final(&copy, in + SP_HASH_LEN, SP_HASH_LEN);
+  sp_hash_dom(out, SP_DOM_STATE, l->chain_id, in, sizeof(in));
+}
+
+int block_hash_at(struct wctx *w, uint64_t h, uint8_t out[SP_HASH_LEN])
+{
+  uint8_t k[8];
+  be64_put(k, h);
+  MDB_val v;
+  int rc = st_get(w, DB_BLOCKS, k, 8, &v);
+  if (rc)
+    return rc;
+  struct sp_rd r = sp_rd_init(v.mv_data, v.mv_size);
+  struct sp_header hd;
+  memset(&hd, 0, sizeof(hd));
+  /* the header is the second field of [version, header, txs, last_commit] */
+  uint64_t ver;
+  if (sp_rd_array_exact(&r, 4) || sp_rd_uint(&r, &ver) || sp__header_read(&r, &hd))
+    return SP_LE_CORRUPT;
+  return sp_header_hash(&hd, out) ? SP_LE_CORRUPT : SP_LE_OK;
+}
+
+/* ============================================================ lifecycle */
+
+static unsigned default_workers(unsigned want)
+{
+  if (want == 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    want = n > 0 ? (unsigned)n : 1;
+  }
+  return want - 1; /* the calling thread is one of them */
+}
+
+static int load_genesis(struct sp_ledger *l, const uint8_t *p, size_t n)
+{
+  l->genesis_bytes = malloc(n);
+  if (l->genesis_bytes == NULL)
+    return SP_LE_NOMEM;
+  memcpy(l->genesis_bytes, p, n);
+  l->genesis_len = n;
+  if (sp_genesis_decode(l->genesis_bytes, n, &l->g) != SP_OK)
+    return SP_LE_GENESIS;
+  sp_chain_id(l->genesis_bytes, n, l->chain_id);
+  return SP_LE_OK;
+}
+
+static int grow_map(struct sp_ledger *l)
+{
+  MDB_envinfo info;
+  mdb_env_info(l->st.env, &info);
+  /* no transaction of ours is open here, as mdb_env_set_mapsize requires */
+  int rc = mdb_env_set_mapsize(l->st.env, info.me_mapsize * 2);
+  return rc ? store_err(rc) : SP_LE_OK;
+}
+
+int sp_ledger_create(const char *dir, const uint8_t *genesis, size_t n,
+                     const struct sp_ledger_opts *opts)
+{
+  struct sp_ledger_opts o = opts ? *opts : (struct sp_ledger_opts){0};
+  struct sp_ledger l;
+  memset(&l, 0, sizeof(l));
+  int rc = sp_crypto_init() ? SP_LE_INVAL : load_genesis(&l, genesis, n);
+  if (rc)
+    goto out;
+  if ((rc = store_open(&l.st, dir, o.map_size ? o.map_size : DEFAULT_MAP, o.no_sync, true)))
+    goto out;
+  struct wctx w;
+  if ((rc = wctx_begin(&w, &l.st, false)))
+    goto out;
+  MDB_val v;
+  if (st_get(&w, DB_META, GENESIS_KEY, sizeof(GENESIS_KEY) - 1, &v) == SP_LE_OK) {
+    wctx_abort(&w);
+    rc = SP_LE_EXISTS;
+    goto out;
+  }
+  st_put(&w, DB_META, GENESIS_KEY, sizeof(GENESIS_KEY) - 1, genesis, n);
+  rules_genesis(&w, &l.g);
+  struct sp_tip tip = {.height = 0, .time_ms = l.g.genesis_time_ms};
+  static const uint8_t zero[SP_HASH_LEN];
+  digest_next(&l, &w, zero, tip.state_digest);
+  tip_write(&w, &tip);
+  rc = wctx_commit(&w);
+  if (rc == MDB_MAP_FULL)
+    rc = SP_LE_STORE;
+out:
+  store_close(&l.st);
+  free(l.genesis_bytes);
+  return rc;
+}
+
+int sp_ledger_open(struct sp_ledger **out, const char *dir,
+                   const struct sp_ledger_opts *opts)
+{
+  struct sp_ledger_opts o = opts ? *opts : (struct sp_ledger_opts){0};
+  if (sp_crypto_init())
+    return SP_LE_INVAL;
+  struct sp_ledger *l = calloc(1, sizeof(*l));
+  if (l == NULL)
+    return SP_LE_NOMEM;
+  int rc;
+  if (access(dir, F_OK) != 0) {
+    rc = SP_LE_NOLEDGER;
+    goto fail;
+  }
+  if ((rc = store_open(&l->st, dir, o.map_size ? o.map_size : DEFAULT_MAP, o.no_sync, false)))
+    goto fail;
+  /* LMDB keeps the larger of its stored and our requested map size */
+  struct wctx w;
+  if ((rc = wctx_begin(&w, &l->st, true)))
+    goto fail;
+  MDB_val v;
+  rc = st_get(&w, DB_META, GENESIS_KEY, sizeof(GENESIS_KEY) - 1, &v);
+  if (rc == SP_LE_OK)
+    rc = load_genesis(l, v.mv_data, v.mv_size);
+  else if (rc == SP_LE_NOTFOUND)
+    rc = SP_LE_NOLEDGER;
+  wctx_abort(&w);
+  if (rc)
+    goto fail;
+  if ((l->dir = strdup(dir)) == NULL) {
+    rc = SP_LE_NOMEM;
+    goto fail;
+  }
+  if ((rc = pool_create(&l->pool, default_workers(o.verify_threads))))
+    goto fail;
+  *out = l;
+  return SP_LE_OK;
+fail:
+  sp_ledger_close(l);
+  return rc;
+}
+
+void sp_ledger_close(struct sp_ledger *l)
+{
+  if (l == NULL)
+    return;
+  pool_destroy(l->pool);
+  store_close(&l->st);
+  free(l->genesis_bytes);
+  free(l->dir);
+  free(l);
+}
+
+const struct sp_genesis *sp_ledger_genesis(const struct sp_ledger *l)
+{
+  return &l->g;
+}
+
+const uint8_t *sp_ledger_chain_id(const struct sp_ledger *l)
+{
+  return l->chain_id;
+}
+
+int sp_ledger_tip(struct sp_ledger *l, struct sp_tip *tip)
+{
+  struct wctx w;
+  int rc = wctx_begin(&w, &l->st, true);
+  if (rc)
+    return rc;
+  rc = tip_read(&w, tip);
+  wctx_abort(&w);
+  return rc;
+}
+
+/* ====================================================== block checking */
+
+struct sigjob {
+  const struct sp_block *b;
+  const uint8_t *chain_id;
+  uint8_t (*txids)[SP_HASH_LEN];
+  uint8_t (*leaves)[SP_HASH_LEN];
+  int *ok;
+};
+
+static void check_one(size_t i, void *arg)
+{
+  struct sigjob *j = arg;
+  const struct sp_tx *tx = &j->b->txs[i];
+  sp_tx_id(tx, j->chain_id, j->txids[i]);
+  sp_merkle_leaf(j->leaves[i], tx->raw, tx->raw_len);
+  j->ok[i] = sp_tx_verify(tx, j->chain_id) == SP_OK;
+}
+
+static bool is_validator(const struct sp_genesis *g, const uint8_t pk[SP_PK_LEN])
+{
+  for (uint32_t i = 0; i < g->n_validators; i++)
+    if (memcmp(g->validators[i].pk, pk, SP_PK_LEN) == 0)
+      return true;
+  return false;
+}
+
+/* Refuse a block: "block 812: <detail>". */
+__attribute__((format(printf, 4, 5))) static int
+block_refuse(struct sp_refusal *why, uint64_t height, int reason, const char *fmt, ...)
+{
+  char detail[SP_REFUSAL_MSG - 32];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof(detail), fmt, ap);
+  va_end(ap);
+  int rc = refuse(why, reason, "block %llu: %s", (unsigned long long)height, detail);
+  if (why)
+    why->height = height;
+  return rc;
+}
+
+/* Everything about a block that does not need the state: links to the tip,
+ * proposer, limits, last commit, tx root, every signature. Fills txids. */
+static int check_block(struct sp_ledger *l, const struct sp_block *b, size_t n_bytes,
+                       const struct sp_tip *tip, uint8_t (*txids)[SP_HASH_LEN],
+                       struct sp_refusal *why)
+{
+  const struct sp_header *h = &b->header;
+  const struct sp_genesis *g = &l->g;
+  uint64_t height = h->height;
+  static const uint8_t zero[SP_HASH_LEN];
+
+  if (memcmp(h->chain_id, l->chain_id, SP_HASH_LEN) != 0)
+    return block_refuse(why, height, SP_R_BLOCK_WRONG_CHAIN, "belongs to another chain");
+  if (height != tip->height + 1)
+    return block_refuse(why, height, SP_R_BLOCK_WRONG_HEIGHT, "does not follow the tip");
+  if (memcmp(h->prev, tip->hash, SP_HASH_LEN) != 0)
+    return block_refuse(why, height, SP_R_BLOCK_WRONG_PREV, "previous-block hash does not match the tip");
+  if (height == 1 ? h->time_ms < tip->time_ms : h->time_ms <= tip->time_ms)
+    return block_refuse(why, height, SP_R_BLOCK_TIME, "time does not advance");
+  if (!is_validator(g, h->proposer))
+    return block_refuse(why, height, SP_R_BLOCK_PROPOSER, "proposer is not a validator");
+  if (b->n_txs > g->params.max_block_txs || n_bytes > g->params.max_block_bytes)
+    return block_refuse(why, height, SP_R_BLOCK_TOO_BIG, "exceeds the genesis block limits");
+
+  if (b->has_last_commit) {
+    uint8_t ch[SP_HASH_LEN];
+    int rc = sp_cert_verify(&b->last_commit, g, l->chain_id);
+    if (rc)
+      return block_refuse(why, height, SP_R_BLOCK_LAST_COMMIT,
+                          "last commit: %s", sp_strerror(rc));
+    if (sp_cert_hash(&b->last_commit, ch) || memcmp(ch, h->last_commit_hash, SP_HASH_LEN))
+      return block_refuse(why, height, SP_R_BLOCK_LAST_COMMIT, "last-commit hash does not match");
+  } else if (memcmp(h->last_commit_hash, zero, SP_HASH_LEN) != 0) {
+    return block_refuse(why, height, SP_R_BLOCK_LAST_COMMIT, "first block with a last-commit hash");
+  }
+
+  size_t n = b->n_txs;
+  uint8_t(*leaves)[SP_HASH_LEN] = n ? malloc(n * SP_HASH_LEN) : NULL;
+  int *ok = n ? malloc(n * sizeof(int)) : NULL;
+  int rc = SP_LE_OK;
+  if (n && (leaves == NULL || ok == NULL)) {
+    rc = SP_LE_NOMEM;
+    goto out;
+  }
+  struct sigjob job = {b, l->chain_id, txids, leaves, ok};
+  pool_run(l->pool, n, check_one, &job);
+  uint8_t root[SP_HASH_LEN];
+  sp_merkle_root(root, (const uint8_t(*)[SP_HASH_LEN])leaves, n);
+  if (memcmp(root, h->tx_root, SP_HASH_LEN) != 0) {
+    rc = block_refuse(why, height, SP_R_BLOCK_TX_ROOT, "transaction Merkle root does not match");
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!ok[i]) {
+      rc = block_refuse(why, height, SP_R_BLOCK_TX, "tx %zu: bad signature", i);
+      if (why) {
+        why->tx_reason = SP_R_BAD_SIGNATURE;
+        why->tx_index = (uint32_t)i;
+      }
+      goto out;
+    }
+  }
+out:
+  free(leaves);
+  free(ok);
+  return rc;
+}
+
+static int check_commit(struct sp_ledger *l, const struct sp_cert *c, uint64_t height,
+                        const uint8_t hash[SP_HASH_LEN], struct sp_refusal *why)
+{
+  if (c->height != height || memcmp(c->block, hash, SP_HASH_LEN) != 0)
+    return block_refuse(why, height, SP_R_BLOCK_CERT, "certificate is for another block");
+  int rc = sp_cert_verify(c, &l->g, l->chain_id);
+  if (rc)
+    return block_refuse(why, height, SP_R_BLOCK_CERT, "certificate: %s", sp_strerror(rc));
+  return SP_LE_OK;
+}
+
+static void put_cert(struct wctx *w, const struct sp_cert *c)
+{
+  struct sp_buf b;
+  sp_buf_init(&b, SP_MAX_TX_BYTES);
+  if (sp_cert_encode(c, &b) == SP_OK) {
+    uint8_t k[8];
+    be64_put(k, c->height);
+    st_put(w, DB_CERTS, k, 8, b.data, b.len);
+  } else if (!w->rc) {
+    w->rc = SP_LE_INVAL;
+  }
+  sp_buf_free(&b);
+}
+
+/* Apply every tx of b to w; on a refusal, why says which and why. */
+static int apply_txs(struct wctx *w, struct sp_ledger *l, const struct sp_block *b,
+                     uint8_t (*txids)[SP_HASH_LEN], struct sp_refusal *why)
+{
+  for (uint32_t i = 0; i < b->n_txs; i++) {
+    struct tx_ctx c = {&l->g, b->header.time_ms, b->header.height, i, txids[i]};
+    struct sp_refusal txwhy = {0};
+    int rc = rules_apply(w, &c, &b->txs[i], &txwhy);
+    if (rc == SP_LE_REFUSED) {
+      if (why) {
+        why->reason = SP_R_BLOCK_TX;
+        why->tx_reason = txwhy.reason;
+        why->tx_index = i;
+        why->height = b->header.height;
+        snprintf(why->msg, sizeof(why->msg), "block %llu: tx %u: %s: %.240s",
+                 (unsigned long long)b->header.height, i, sp_reason_name(txwhy.reason),
+                 txwhy.msg);
+      }
+      return rc;
+    }
+    if (rc)
+      return rc;
+    uint8_t loc[12];
+    be64_put(loc, b->header.height);
+    be32_put(loc + 8, i);
+    st_put(w, DB_TXS, txids[i], SP_HASH_LEN, loc, sizeof(loc));
+  }
+  return w->rc;
+}
+
+/* One attempt at the write transaction of a block. */
+static int apply_once(struct sp_ledger *l, const struct sp_block *b, const uint8_t *raw,
+                      size_t n, const uint8_t hash[SP_HASH_LEN], const struct sp_tip *tip,
+                      uint8_t (*txids)[SP_HASH_LEN], const struct sp_cert *commit,
+                      struct sp_refusal *why)
+{
+  struct wctx w;
+  int rc = wctx_begin(&w, &l->st, false);
+  if (rc)
+    return rc;
+  if (l->track_lastw) {
+    w.track_lastw = true;
+    w.height = b->header.height;
+    mdb_dbi_open(w.txn, "lastw", MDB_CREATE, &w.lastw);
+  }
+  if ((rc = apply_txs(&w, l, b, txids, why)))
+    goto abort;
+  if ((rc = rules_check_conservation(&w, why))) {
+    if (rc == SP_LE_REFUSED && why)
+      why->height = b->header.height;
+    goto abort;
+  }
+  struct sp_tip next = {.height = b->header.height, .time_ms = b->header.time_ms};
+  memcpy(next.hash, hash, SP_HASH_LEN);
+  digest_next(l, &w, tip->state_digest, next.state_digest);
+  if (memcmp(next.state_digest, b->header.state_digest, SP_HASH_LEN) != 0) {
+    rc = block_refuse(why, b->header.height, SP_R_BLOCK_STATE_DIGEST, "state digest differs from the result of applying it");
+    goto abort;
+  }
+  uint8_t k[8];
+  be64_put(k, b->header.height);
+  st_put(&w, DB_BLOCKS, k, 8, raw, n);
+  st_put(&w, DB_HASHES, hash, SP_HASH_LEN, k, 8);
+  if (b->has_last_commit)
+    put_cert(&w, &b->last_commit);
+  if (commit)
+    put_cert(&w, commit);
+  tip_write(&w, &next);
+  return wctx_commit(&w);
+abort:
+  wctx_abort(&w);
+  return rc;
+}
+
+int sp_ledger_apply(struct sp_ledger *l, const uint8_t *raw, size_t n,
+                    const struct sp_cert *commit, struct sp_refusal *why)
+{
+  if (why)
+    memset(why, 0, sizeof(*why));
+  struct sp_block b;
+  int rc = sp_block_decode(raw, n, &b);
+  if (rc)
+    return refuse(why, SP_R_BLOCK_MALFORMED, "block does not decode: %s", sp_strerror(rc));
+  uint8_t hash[SP_HASH_LEN];
+  sp_header_hash(&b.header, hash);
+  uint8_t(*txids)[SP_HASH_LEN] = NULL;
+
+  struct sp_tip tip;
+  if ((rc = sp_ledger_tip(l, &tip)))
+    goto out;
+  if (b.header.height <= tip.height) {
+    /* already applied: the same block is a no-op, another one a conflict */
+    uint8_t have[SP_HASH_LEN];
+    struct wctx w;
+    if ((rc = wctx_begin(&w, &l->st, true)))
+      goto out;
+    rc = block_hash_at(&w, b.header.height, have);
+    wctx_abort(&w);
+    if (rc == SP_LE_OK && memcmp(have, hash, SP_HASH_LEN) != 0)
+      rc = block_refuse(why, b.header.height, SP_R_BLOCK_CONFLICT, "conflicts with the committed block at that height");
+    goto out;
+  }
+  if (b.n_txs && (txids = malloc((size_t)b.n_txs * SP_HASH_LEN)) == NULL) {
+    rc = SP_LE_NOMEM;
+    goto out;
+  }
+  if ((rc = check_block(l, &b, n, &tip, txids, why)))
+    goto out;
+  if (commit && (rc = check_commit(l, commit, b.header.height, hash, why)))
+    goto out;
+  for (int attempt = 0;; attempt++) {
+    rc = apply_once(l, &b, raw, n, hash, &tip, txids, commit, why);
+    if (rc != MDB_MAP_FULL)
+      break;
+    if (attempt == MAP_FULL_RETRIES || (rc = grow_map(l)))
+      break;
+  }
+  if (rc == MDB_MAP_FULL)
+    rc = SP_LE_STORE;
+out:
+  free(txids);
+  sp_block_clear(&b);
+  return rc;
+}
+
+int sp_ledger_put_cert(struct sp_ledger *l, const struct sp_cert *c, struct sp_refusal *why)
+{
+  if (why)
+    memset(why, 0, sizeof(*why));
+  struct wctx w;
+  int rc = wctx_begin(&w, &l->st, false);
+  if (rc)
+    return rc;
+  uint8_t hash[SP_HASH_LEN];
+  rc = block_hash_at(&w, c->height, hash);
+  if (rc == SP_LE_OK)
+    rc = check_commit(l, c, c->height, hash, why);
+  if (rc == SP_LE_OK) {
+    put_cert(&w, c);
+    rc = wctx_commit(&w);
+    return rc == MDB_MAP_FULL ? SP_LE_STORE : rc;
+  }
+  wctx_abort(&w);
+  return rc;
+}
+
+/* ====================================================== mempool check */
+
+int sp_ledger_check_tx(struct sp_ledger *l, const struct sp_tx *tx, uint64_t time_ms,
+                       struct sp_refusal *why)
+{
+  if (why)
+    memset(why, 0, sizeof(*why));
+  if (tx->body == NULL)
+    return SP_LE_INVAL; /* only decoded transactions carry their signed bytes */
+  if (sp_tx_verify(tx, l->chain_id) != SP_OK)
+    return refuse(why, SP_R_BAD_SIGNATURE, "signature does not verify for this chain");
+  uint8_t txid[SP_HASH_LEN];
+  sp_tx_id(tx, l->chain_id, txid);
+  struct sp_tip tip;
+  struct wctx w;
+  int rc = wctx_begin(&w, &l->st, false);
+  if (rc)
+    return rc;
+  if ((rc = tip_read(&w, &tip)) == SP_LE_OK) {
+    struct tx_ctx c = {&l->g, time_ms, tip.height + 1, 0, txid};
+    rc = rules_apply(&w, &c, tx, why);
+  }
+  wctx_abort(&w); /* a check never writes */
+  return rc == MDB_MAP_FULL ? SP_LE_OK : rc;
+}
+
+/* ============================================================ proposing */
+
+struct candjob {
+  const struct sp_tx *cands;
+  const uint8_t *chain_id;
+  uint8_t (*txids)[SP_HASH_LEN];
+  int *ok;
+};
+
+static void check_cand(size_t i, void *arg)
+{
+  struct candjob *j = arg;
+  j->ok[i] = j->cands[i].body != NULL && sp_tx_verify(&j->cands[i], j->chain_id) == SP_OK;
+  if (j->ok[i])
+    sp_tx_id(&j->cands[i], j->chain_id, j->txids[i]);
+}
+
+/* Try one candidate in a nested transaction so that a refusal, wherever it
+ * happens in the rule code, leaves no trace (nor in the digest log). */
+static int try_candidate(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
+                         struct sp_refusal *why)
+{
+  MDB_txn *parent = w->txn, *child;
+  int rc = mdb_txn_begin(w->s->env, parent, 0, &child);
+  if (rc)
+    return store_err(rc);
+  crypto_generichash_state saved = w->changes;
+  w->txn = child;
+  rc = rules_apply(w, c, tx, why);
+  w->txn = parent;
+  if (rc) {
+    mdb_txn_abort(child);
+    w->changes = saved;
+    if (rc == SP_LE_REFUSED)
+      w->rc = 0;
+    return rc;
+  }
+  rc = mdb_txn_commit(child);
+  return rc == MDB_MAP_FULL ? MDB_MAP_FULL : store_err(rc);
+}
+
+struct proposal_state {
+  struct sp_block blk;
+  uint8_t (*leaves)[SP_HASH_LEN];
+  uint8_t (*txids)[SP_HASH_LEN];
+  int *ok;
+  struct sp_buf enc;
+};
+
+static void proposal_free(struct proposal_state *ps)
+{
+  free(ps->blk.txs);
+  free(ps->leaves);
+  free(ps->txids);
+  free(ps->ok);
+  sp_buf_free(&ps->enc);
+}
+
+/* Bytes a block needs beyond its transactions: header, array headers and a
+ * full certificate, rounded up. */
+#define BLOCK_OVERHEAD (512 + SP_MAX_VALIDATORS * (SP_SIG_LEN + 8))
+
+static int propose_once(struct sp_ledger *l, struct proposal_state *ps,
+                        const struct sp_tx *cands, size_t n, const struct sp_tip *tip,
+                        bool *accepted, struct sp_refusal *refusals)
+{
+  struct sp_header *h = &ps->blk.header;
+  struct wctx w;
+  int rc = wctx_begin(&w, &l->st, false);
+  if (rc)
+    return rc;
+  size_t bytes = BLOCK_OVERHEAD;
+  ps->blk.n_txs = 0;
+  for (size_t i = 0; i < n; i++) {
+    struct sp_refusal *why = refusals ? &refusals[i] : NULL;
+    if (why)
+      memset(why, 0, sizeof(*why));
+    accepted[i] = false;
+    if (!ps->ok[i]) {
+      refuse(why, SP_R_BAD_SIGNATURE, "signature does not verify for this chain");
+      continue;
+    }
+    sp_buf_reset(&ps->enc);
+    if (sp_tx_encode(&cands[i], &ps->enc) != SP_OK) {
+      refuse(why, SP_R_MALFORMED, "transaction does not encode");
+      continue;
+    }
+    if (ps->blk.n_txs == l->g.params.max_block_txs ||
+        bytes + ps->enc.len > l->g.params.max_block_bytes)
+      continue; /* full: leave it for the next block */
+    struct tx_ctx c = {&l->g, h->time_ms, h->height, ps->blk.n_txs, ps->txids[i]};
+    rc = try_candidate(&w, &c, &cands[i], why);
+    if (rc == SP_LE_REFUSED)
+      continue;
+    if (rc)
+      goto out;
+    sp_merkle_leaf(ps->leaves[ps->blk.n_txs], ps->enc.data, ps->enc.len);
+    ps->blk.txs[ps->blk.n_txs++] = cands[i];
+    bytes += ps->enc.len;
+    accepted[i] = true;
+  }
+  if ((rc = rules_check_conservation(&w, NULL)))
+    goto out;
+  digest_next(l, &w, tip->state_digest, h->state_digest);
+  h->tx_count = ps->blk.n_txs;
+  sp_merkle_root(h->tx_root, (const uint8_t(*)[SP_HASH_LEN])ps->leaves, ps->blk.n_txs);
+  rc = w.rc;
+out:
+  wctx_abort(&w); /* proposing never writes */
+  return rc;
+}
+
+int sp_ledger_propose(struct sp_ledger *l, const struct sp_tx *cands, size_t n,
+                      uint64_t time_ms, const uint8_t proposer[static SP_PK_LEN],
+                      const struct sp_cert *last_commit, struct sp_buf *block_out,
+                      bool *accepted, struct sp_refusal *refusals)
+{
+  struct sp_tip tip;
+  int rc = sp_ledger_tip(l, &tip);
+  if (rc)
+    return rc;
+  if ((last_commit != NULL) != (tip.height > 0))
+    return SP_LE_INVAL;
+  struct proposal_state ps;
+  memset(&ps, 0, sizeof(ps));
+  sp_buf_init(&ps.enc, SP_MAX_TX_BYTES);
+  size_t cap = n ? n : 1;
+  ps.blk.txs = calloc(cap, sizeof(*ps.blk.txs));
+  ps.leaves = calloc(cap, SP_HASH_LEN);
+  ps.txids = calloc(cap, SP_HASH_LEN);
+  ps.ok = calloc(cap, sizeof(int));
+  if (!ps.blk.txs || !ps.leaves || !ps.txids || !ps.ok) {
+    rc = SP_LE_NOMEM;
+    goto out;
+  }
+  struct candjob job = {cands, l->chain_id, ps.txids, ps.ok};
+  pool_run(l->pool, n, check_cand, &job);
+
+  struct sp_header *h = &ps.blk.header;
+  memcpy(h->chain_id, l->chain_id, SP_HASH_LEN);
+  h->height = tip.height + 1;
+  memcpy(h->prev, tip.hash, SP_HASH_LEN);
+  /* block time must advance even if the proposer's clock lags */
+  h->time_ms = time_ms > tip.time_ms ? time_ms : tip.time_ms + 1;
+  memcpy(h->proposer, proposer, SP_PK_LEN);
+  if (last_commit) {
+    ps.blk.has_last_commit = true;
+    ps.blk.last_commit = *last_commit;
+    if ((rc = sp_cert_hash(last_commit, h->last_commit_hash)))
+      goto out;
+  }
+  for (int attempt = 0;; attempt++) {
+    rc = propose_once(l, &ps, cands, n, &tip, accepted, refusals);
+    if (rc != MDB_MAP_FULL)
+      break;
+    if (attempt == MAP_FULL_RETRIES || (rc = grow_map(l)))
+      break;
+  }
+  if (rc == MDB_MAP_FULL)
+    rc = SP_LE_STORE;
+  if (rc == SP_LE_OK)
+    rc = sp_block_encode(&ps.blk, block_out) ? SP_LE_INVAL : SP_LE_OK;
+out:
+  ps.blk.n_txs = 0; /* the txs are the caller's; only the array is ours */
+  proposal_free(&ps);
+  return rc;
+}

@@ -1,0 +1,91 @@
+/* LMDB store: the environment, its named databases, and the write context
+ * that feeds every state change into the block's state digest. */
+#ifndef SP_LEDGER_STORE_H
+#define SP_LEDGER_STORE_H
+
+#include <lmdb.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sp/ledger.h"
+
+enum db {
+  DB_META,     /* "genesis", "tip" */
+  DB_BLOCKS,   /* be64 height -> block */
+  DB_CERTS,    /* be64 height -> commit certificate of that block */
+  DB_HASHES,   /* block hash -> be64 height */
+  DB_TXS,      /* tx id -> be64 height || be32 index */
+  DB_HISTORY,  /* pk || be64 height || be32 index -> "" */
+  /* state: every change here is part of the state digest */
+  DB_ACCOUNTS, /* pk -> account record */
+  DB_BALANCES, /* pk || fund id -> be64 cents (pass credit, merchant receivable) */
+  DB_FUNDS,    /* fund id -> fund record */
+  DB_FUNDCAT,  /* fund id || 0 || category -> be64 cents spent */
+  DB_PAYMENTS, /* tx id -> payment record */
+  DB_CLAIMS,   /* tx id -> claim record */
+  DB_ISSUANCE, /* fund id || 0 || ref -> tx id */
+  DB__COUNT
+};
+#define DB_FIRST_STATE DB_ACCOUNTS
+
+struct store {
+  MDB_env *env;
+  MDB_dbi dbi[DB__COUNT];
+  bool no_sync;
+};
+
+int store_open(struct store *s, const char *dir, size_t map_size, bool no_sync, bool create);
+void store_close(struct store *s);
+/* Translate an LMDB code into SP_LE_*. */
+int store_err(int mdb_rc);
+
+/* A write (or read) context. All changes to state databases are hashed in
+ * order; an error is sticky so rule code can check once. */
+struct wctx {
+  struct store *s;
+  MDB_txn *txn;
+  crypto_generichash_state changes;
+  int rc;
+  /* verification only: remember which block last wrote each state key */
+  MDB_dbi lastw;
+  bool track_lastw;
+  uint64_t height;
+};
+
+int wctx_begin(struct wctx *w, struct store *s, bool readonly);
+void wctx_abort(struct wctx *w);
+int wctx_commit(struct wctx *w);
+
+/* Get: SP_LE_OK, SP_LE_NOTFOUND or an error. The value points into the
+ * LMDB map and is valid until the transaction ends or writes. */
+int st_get(struct wctx *w, enum db db, const void *k, size_t kn, MDB_val *v);
+void st_put(struct wctx *w, enum db db, const void *k, size_t kn, const void *v, size_t vn);
+void st_del(struct wctx *w, enum db db, const void *k, size_t kn);
+
+static inline void be64_put(uint8_t *p, uint64_t v)
+{
+  for (int i = 7; i >= 0; i--, v >>= 8)
+    p[i] = (uint8_t)v;
+}
+
+static inline uint64_t be64_get(const uint8_t *p)
+{
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+static inline void be32_put(uint8_t *p, uint32_t v)
+{
+  for (int i = 3; i >= 0; i--, v >>= 8)
+    p[i] = (uint8_t)v;
+}
+
+static inline uint32_t be32_get(const uint8_t *p)
+{
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+#endif
