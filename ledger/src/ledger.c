@@ -124,11 +124,7 @@ static int load_genesis(struct sp_ledger *l, const uint8_t *p, size_t n)
 
 static int grow_map(struct sp_ledger *l)
 {
-  MDB_envinfo info;
-  mdb_env_info(l->st.env, &info);
-  /* no transaction of ours is open here, as mdb_env_set_mapsize requires */
-  int rc = mdb_env_set_mapsize(l->st.env, info.me_mapsize * 2);
-  return rc ? store_err(rc) : SP_LE_OK;
+  return store_grow(&l->st);
 }
 
 int sp_ledger_create(const char *dir, const uint8_t *genesis, size_t n,
@@ -176,13 +172,19 @@ int sp_ledger_open(struct sp_ledger **out, const char *dir,
   if (l == NULL)
     return SP_LE_NOMEM;
   int rc;
-  if (access(dir, F_OK) != 0) {
-    rc = SP_LE_NOLEDGER;
+  char data[4096 + 16];
+  if (strlen(dir) > 4096) {
+    rc = SP_LE_INVAL;
+    goto fail;
+  }
+  snprintf(data, sizeof(data), "%s/data.mdb", dir);
+  if (access(dir, F_OK) != 0 || access(data, F_OK) != 0) {
+    rc = SP_LE_NOLEDGER; /* and create nothing there */
     goto fail;
   }
   if ((rc = store_open(&l->st, dir, o.map_size ? o.map_size : DEFAULT_MAP, o.no_sync, false)))
     goto fail;
-  /* LMDB keeps the larger of its stored and our requested map size */
+  /* LMDB raises our requested map size to at least what the file uses */
   struct wctx w;
   if ((rc = wctx_begin(&w, &l->st, true)))
     goto fail;
@@ -474,7 +476,10 @@ int sp_ledger_apply(struct sp_ledger *l, const uint8_t *raw, size_t n,
     rc = block_hash_at(&w, b.header.height, have);
     wctx_abort(&w);
     if (rc == SP_LE_OK && memcmp(have, hash, SP_HASH_LEN) != 0)
-      rc = block_refuse(why, b.header.height, SP_R_BLOCK_CONFLICT, "conflicts with the committed block at that height");
+      rc = block_refuse(why, b.header.height, SP_R_BLOCK_CONFLICT,
+                        "conflicts with the committed block at that height");
+    else if (rc == SP_LE_OK && commit)
+      rc = sp_ledger_put_cert(l, commit, why); /* a certificate we may lack */
     goto out;
   }
   if (b.n_txs && (txids = malloc((size_t)b.n_txs * SP_HASH_LEN)) == NULL) {
@@ -534,17 +539,22 @@ int sp_ledger_check_tx(struct sp_ledger *l, const struct sp_tx *tx, uint64_t tim
     return refuse(why, SP_R_BAD_SIGNATURE, "signature does not verify for this chain");
   uint8_t txid[SP_HASH_LEN];
   sp_tx_id(tx, l->chain_id, txid);
-  struct sp_tip tip;
-  struct wctx w;
-  int rc = wctx_begin(&w, &l->st, false);
-  if (rc)
-    return rc;
-  if ((rc = tip_read(&w, &tip)) == SP_LE_OK) {
-    struct tx_ctx c = {&l->g, time_ms, tip.height + 1, 0, txid};
-    rc = rules_apply(&w, &c, tx, why);
+  int rc;
+  for (int attempt = 0;; attempt++) {
+    struct sp_tip tip;
+    struct wctx w;
+    if ((rc = wctx_begin(&w, &l->st, false)))
+      return rc;
+    if ((rc = tip_read(&w, &tip)) == SP_LE_OK) {
+      struct tx_ctx c = {&l->g, time_ms, tip.height + 1, 0, txid};
+      rc = rules_apply(&w, &c, tx, why);
+    }
+    wctx_abort(&w); /* a check never writes */
+    /* the map filled up while trying: grow it and check again */
+    if (rc != MDB_MAP_FULL || attempt == MAP_FULL_RETRIES || grow_map(l) != SP_LE_OK)
+      break;
   }
-  wctx_abort(&w); /* a check never writes */
-  return rc == MDB_MAP_FULL ? SP_LE_OK : rc;
+  return rc == MDB_MAP_FULL ? SP_LE_STORE : rc;
 }
 
 /* ============================================================ proposing */
@@ -605,9 +615,17 @@ static void proposal_free(struct proposal_state *ps)
   sp_buf_free(&ps->enc);
 }
 
-/* Bytes a block needs beyond its transactions: header, array headers and a
- * full certificate, rounded up. */
-#define BLOCK_OVERHEAD (512 + SP_MAX_VALIDATORS * (SP_SIG_LEN + 8))
+/* Bytes the block takes without transactions (header with its last
+ * commit), plus room for the tx count and list header to grow. */
+static size_t block_overhead(struct proposal_state *ps)
+{
+  ps->blk.n_txs = 0;
+  ps->blk.header.tx_count = 0;
+  sp_buf_reset(&ps->enc);
+  if (sp_block_encode(&ps->blk, &ps->enc) != SP_OK)
+    return SIZE_MAX;
+  return ps->enc.len + 16;
+}
 
 static int propose_once(struct sp_ledger *l, struct proposal_state *ps,
                         const struct sp_tx *cands, size_t n, const struct sp_tip *tip,
@@ -618,7 +636,11 @@ static int propose_once(struct sp_ledger *l, struct proposal_state *ps,
   int rc = wctx_begin(&w, &l->st, false);
   if (rc)
     return rc;
-  size_t bytes = BLOCK_OVERHEAD;
+  size_t bytes = block_overhead(ps);
+  if (bytes == SIZE_MAX) {
+    wctx_abort(&w);
+    return SP_LE_INVAL;
+  }
   ps->blk.n_txs = 0;
   for (size_t i = 0; i < n; i++) {
     struct sp_refusal *why = refusals ? &refusals[i] : NULL;

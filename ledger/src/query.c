@@ -90,6 +90,11 @@ int sp_ledger_fund_spending(struct sp_ledger *l, const char *id,
   int rc = wctx_begin(&w, &l->st, true);
   if (rc)
     return rc;
+  struct fund f;
+  if ((rc = fund_get(&w, id, idn, &f))) {
+    wctx_abort(&w);
+    return rc;
+  }
   MDB_cursor *cur;
   if ((rc = mdb_cursor_open(w.txn, l->st.dbi[DB_FUNDCAT], &cur))) {
     wctx_abort(&w);

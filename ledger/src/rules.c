@@ -278,8 +278,10 @@ static int fund_close(struct wctx *w, const struct tx_ctx *c, const struct sp_tx
   size_t n_keys = 0, cap = 0;
   uint64_t returned = 0;
   rc = collect_fund_passes(w, f.id, &keys, &n_keys, &cap, &returned);
-  for (size_t i = 0; rc == SP_LE_OK && i < n_keys; i++)
+  for (size_t i = 0; rc == SP_LE_OK && i < n_keys; i++) {
     bal_put(w, keys[i], f.id, strlen(f.id), 0);
+    history_add(w, c, keys[i]); /* the household sees where its credit went */
+  }
   free(keys);
   if (rc)
     return rc;
@@ -355,11 +357,11 @@ static int pass_replace(struct wctx *w, const struct tx_ctx *c, const struct sp_
   if (rc || (rc = key_unused(w, r->new_pass, why)))
     return rc;
 
-  struct {
+  struct move {
     char fund[SP_MAX_ID + 1];
     uint64_t amount;
-  } moves[SP_MAX_BALANCES];
-  size_t n = 0;
+  } *moves = NULL;
+  size_t n = 0, cap = 0;
   MDB_cursor *cur;
   if ((rc = mdb_cursor_open(w->txn, w->s->dbi[DB_BALANCES], &cur)))
     return store_err(rc);
@@ -367,9 +369,18 @@ static int pass_replace(struct wctx *w, const struct tx_ctx *c, const struct sp_
   for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
        rc == 0 && k.mv_size > SP_PK_LEN && memcmp(k.mv_data, r->old_pass, SP_PK_LEN) == 0;
        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    if (n == SP_MAX_BALANCES || v.mv_size != 8 || k.mv_size - SP_PK_LEN > SP_MAX_ID) {
+    if (v.mv_size != 8 || k.mv_size - SP_PK_LEN > SP_MAX_ID) {
       rc = -1;
       break;
+    }
+    if (n == cap) {
+      cap = cap ? 2 * cap : 16;
+      struct move *m = realloc(moves, cap * sizeof(*m));
+      if (m == NULL) {
+        rc = -2;
+        break;
+      }
+      moves = m;
     }
     str_copy(moves[n].fund, sizeof(moves[n].fund),
              (struct sp_str){(const char *)k.mv_data + SP_PK_LEN,
@@ -377,16 +388,16 @@ static int pass_replace(struct wctx *w, const struct tx_ctx *c, const struct sp_
     moves[n++].amount = be64_get(v.mv_data);
   }
   mdb_cursor_close(cur);
-  if (rc == -1)
-    return SP_LE_CORRUPT;
-  if (rc != 0 && rc != MDB_NOTFOUND)
-    return store_err(rc);
-
+  if (rc == -1 || rc == -2 || (rc != 0 && rc != MDB_NOTFOUND)) {
+    free(moves);
+    return rc == -1 ? SP_LE_CORRUPT : rc == -2 ? SP_LE_NOMEM : store_err(rc);
+  }
   for (size_t i = 0; i < n; i++) {
     size_t fn = strlen(moves[i].fund);
     bal_put(w, r->old_pass, moves[i].fund, fn, 0);
     bal_put(w, r->new_pass, moves[i].fund, fn, moves[i].amount);
   }
+  free(moves);
   struct acct nw = {.kind = SP_ACCT_PASS, .status = SP_ACCT_ACTIVE};
   nw.has_household = old.has_household;
   memcpy(nw.household, old.household, SP_HASH_LEN);
@@ -548,7 +559,7 @@ static int pay(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
 
   struct fund funds[SP_MAX_PAY_PARTS];
   const char *cats[SP_MAX_PAY_PARTS];
-  uint64_t bals[SP_MAX_PAY_PARTS];
+  uint64_t bals[SP_MAX_PAY_PARTS], recvs[SP_MAX_PAY_PARTS], spent[SP_MAX_PAY_PARTS];
   for (uint32_t i = 0; i < p->n_parts; i++) {
     struct fund *f = &funds[i];
     uint64_t amount = p->parts[i].amount;
@@ -579,6 +590,12 @@ static int pay(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
                     "paying %s from fund '%s' needs more than the %s on the pass",
                     euros(a, amount), f->id, euros(b, bals[i]));
     }
+    if ((rc = bal_get(w, p->merchant, f->id, strlen(f->id), &recvs[i])) ||
+        (rc = fundcat_get(w, f->id, cats[i], &spent[i])))
+      return rc;
+    if (sp_money_add(&recvs[i], amount) || sp_money_add(&spent[i], amount) ||
+        f->spent + amount > SP_MONEY_MAX)
+      return overflow(why, "merchant receivable");
   }
 
   struct payment rec = {.n_parts = p->n_parts};
@@ -586,16 +603,11 @@ static int pay(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
   memcpy(rec.merchant, p->merchant, SP_PK_LEN);
   for (uint32_t i = 0; i < p->n_parts; i++) {
     struct fund *f = &funds[i];
-    uint64_t amount = p->parts[i].amount, recv, spent_cat;
+    uint64_t amount = p->parts[i].amount;
     size_t fn = strlen(f->id);
-    if ((rc = bal_get(w, p->merchant, f->id, fn, &recv)) ||
-        (rc = fundcat_get(w, f->id, cats[i], &spent_cat)))
-      return rc;
-    if (sp_money_add(&recv, amount) || sp_money_add(&spent_cat, amount))
-      return overflow(why, "merchant receivable");
     bal_put(w, tx->signer, f->id, fn, bals[i] - amount);
-    bal_put(w, p->merchant, f->id, fn, recv);
-    fundcat_put(w, f->id, cats[i], spent_cat);
+    bal_put(w, p->merchant, f->id, fn, recvs[i]);
+    fundcat_put(w, f->id, cats[i], spent[i]);
     f->passes -= amount;
     f->receivable += amount;
     f->spent += amount;

@@ -34,6 +34,7 @@ int store_open(struct store *s, const char *dir, size_t map_size, bool no_sync, 
 {
   memset(s, 0, sizeof(*s));
   s->no_sync = no_sync;
+  pthread_rwlock_init(&s->resize, NULL);
   if (create && mkdir(dir, 0700) != 0 && errno != EEXIST)
     return SP_LE_IO;
   int rc = mdb_env_create(&s->env);
@@ -77,24 +78,50 @@ void store_close(struct store *s)
   if (s && s->env) {
     mdb_env_close(s->env);
     s->env = NULL;
+    pthread_rwlock_destroy(&s->resize);
   }
+}
+
+int store_grow(struct store *s)
+{
+  MDB_envinfo info;
+  pthread_rwlock_wrlock(&s->resize);
+  mdb_env_info(s->env, &info);
+  int rc = mdb_env_set_mapsize(s->env, info.me_mapsize * 2);
+  pthread_rwlock_unlock(&s->resize);
+  return rc ? store_err(rc) : SP_LE_OK;
 }
 
 int wctx_begin(struct wctx *w, struct store *s, bool readonly)
 {
   memset(w, 0, sizeof(*w));
   w->s = s;
+  pthread_rwlock_rdlock(&s->resize);
   int rc = mdb_txn_begin(s->env, NULL, readonly ? MDB_RDONLY : 0, &w->txn);
-  if (rc)
+  if (rc == MDB_MAP_RESIZED) {
+    /* another process grew the map: adopt its size, then retry */
+    pthread_rwlock_unlock(&s->resize);
+    pthread_rwlock_wrlock(&s->resize);
+    mdb_env_set_mapsize(s->env, 0);
+    pthread_rwlock_unlock(&s->resize);
+    pthread_rwlock_rdlock(&s->resize);
+    rc = mdb_txn_begin(s->env, NULL, readonly ? MDB_RDONLY : 0, &w->txn);
+  }
+  if (rc) {
+    w->txn = NULL;
+    pthread_rwlock_unlock(&s->resize);
     return store_err(rc);
+  }
   crypto_generichash_init(&w->changes, NULL, 0, SP_HASH_LEN);
   return SP_LE_OK;
 }
 
 void wctx_abort(struct wctx *w)
 {
-  if (w->txn)
+  if (w->txn) {
     mdb_txn_abort(w->txn);
+    pthread_rwlock_unlock(&w->s->resize);
+  }
   w->txn = NULL;
 }
 
@@ -107,6 +134,7 @@ int wctx_commit(struct wctx *w)
   }
   rc = mdb_txn_commit(w->txn);
   w->txn = NULL;
+  pthread_rwlock_unlock(&w->s->resize);
   return rc == MDB_MAP_FULL ? MDB_MAP_FULL : store_err(rc);
 }
 

@@ -4,6 +4,7 @@
 #define SP_LEDGER_STORE_H
 
 #include <lmdb.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,6 +34,10 @@ struct store {
   MDB_env *env;
   MDB_dbi dbi[DB__COUNT];
   bool no_sync;
+  /* Every transaction holds this shared; growing the map takes it
+   * exclusively, because LMDB requires that no transaction of this process
+   * be open while mdb_env_set_mapsize runs. */
+  pthread_rwlock_t resize;
 };
 
 int store_open(struct store *s, const char *dir, size_t map_size, bool no_sync, bool create);
@@ -54,6 +59,8 @@ struct wctx {
 };
 
 int wctx_begin(struct wctx *w, struct store *s, bool readonly);
+/* Double the map (no transaction of the caller's may be open). */
+int store_grow(struct store *s);
 void wctx_abort(struct wctx *w);
 int wctx_commit(struct wctx *w);
 

@@ -8,6 +8,7 @@
 
 #include "ledger_int.h"
 #include "sp/error.h"
+#include "sp/msg.h"
 
 static void remove_store(const char *dir)
 {
@@ -54,8 +55,30 @@ static const char *const state_names[] = {
     [DB_ISSUANCE] = "issuance",
 };
 
-/* Compare every state table of the audited store with the replayed one;
- * report the first difference and the block that last wrote the key. */
+static int key_cmp(const MDB_val *a, const MDB_val *b)
+{
+  size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
+  int c = memcmp(a->mv_data, b->mv_data, n);
+  if (c)
+    return c;
+  return a->mv_size < b->mv_size ? -1 : a->mv_size > b->mv_size;
+}
+
+static void key_hex(char *out, size_t cap, const MDB_val *k)
+{
+  const uint8_t *p = k->mv_data;
+  size_t n = k->mv_size < 12 ? k->mv_size : 12;
+  size_t off = 0;
+  for (size_t i = 0; i < n && off + 3 < cap; i++)
+    off += (size_t)snprintf(out + off, cap - off, "%02x", p[i]);
+  if (k->mv_size > n && off + 3 < cap)
+    snprintf(out + off, cap - off, "..");
+}
+
+/* Compare every state table of the audited store with the replayed one,
+ * in key order. The first difference is reported with the key and the
+ * block that last wrote it in the replay (a record only the audited store
+ * has was written by no block: it is reported at the tip). */
 static int compare_state(struct sp_ledger *l, struct sp_ledger *scratch, uint64_t tip,
                          struct sp_verify_report *r)
 {
@@ -82,18 +105,21 @@ static int compare_state(struct sp_ledger *l, struct sp_ledger *scratch, uint64_
     int ra = mdb_cursor_get(ca, &ka, &va, MDB_FIRST);
     int rb = mdb_cursor_get(cb, &kb, &vb, MDB_FIRST);
     while (ra == 0 || rb == 0) {
-      bool same = ra == 0 && rb == 0 && ka.mv_size == kb.mv_size &&
-                  memcmp(ka.mv_data, kb.mv_data, ka.mv_size) == 0 &&
-                  va.mv_size == vb.mv_size && memcmp(va.mv_data, vb.mv_data, va.mv_size) == 0;
-      if (!same) {
-        /* the replayed key tells which block should have written it */
-        const MDB_val *k = rb == 0 ? &kb : &ka;
-        uint64_t h = rb == 0 ? last_writer(scratch, db, &kb) : 0;
-        char msg[200];
-        snprintf(msg, sizeof(msg),
-                 "stored %s record differs from the replay of the chain (%s)",
-                 state_names[db], h ? "last written by this block" : "no block wrote it");
-        (void)k;
+      int order = ra ? 1 : rb ? -1 : key_cmp(&ka, &kb);
+      const char *what = NULL;
+      if (order < 0)
+        what = "exists in the store but no block created it";
+      else if (order > 0)
+        what = "is missing from the store";
+      else if (va.mv_size != vb.mv_size || memcmp(va.mv_data, vb.mv_data, va.mv_size))
+        what = "differs from the replay of the chain";
+      if (what) {
+        const MDB_val *k = order < 0 ? &ka : &kb;
+        uint64_t h = order < 0 ? 0 : last_writer(scratch, db, &kb);
+        char hex[32], msg[240];
+        key_hex(hex, sizeof(hex), k);
+        snprintf(msg, sizeof(msg), "stored %s record %s %s (%s)", state_names[db], hex, what,
+                 h ? "last written by this block" : "reported at the tip");
         bad(r, h ? h : tip, SP_R_STATE_MISMATCH, msg);
         break;
       }
@@ -106,6 +132,65 @@ static int compare_state(struct sp_ledger *l, struct sp_ledger *scratch, uint64_
   wctx_abort(&a);
   wctx_abort(&b);
   return rc;
+}
+
+/* The auditor's recomputation from scratch: every fund's `passes` and
+ * `receivable` totals must equal the sum of the individual balances. */
+static int recount_balances(struct sp_ledger *l, uint64_t tip, struct sp_verify_report *r)
+{
+  struct wctx w;
+  int rc = wctx_begin(&w, &l->st, true);
+  if (rc)
+    return rc;
+  MDB_cursor *fc;
+  if ((rc = mdb_cursor_open(w.txn, l->st.dbi[DB_FUNDS], &fc))) {
+    wctx_abort(&w);
+    return store_err(rc);
+  }
+  MDB_val fk, fv;
+  int mrc;
+  for (mrc = mdb_cursor_get(fc, &fk, &fv, MDB_FIRST); mrc == 0 && r->ok && rc == SP_LE_OK;
+       mrc = mdb_cursor_get(fc, &fk, &fv, MDB_NEXT)) {
+    struct fund f;
+    if (fk.mv_size > SP_MAX_ID || (rc = fund_get(&w, fk.mv_data, fk.mv_size, &f))) {
+      rc = rc ? rc : SP_LE_CORRUPT;
+      break;
+    }
+    uint64_t passes = 0, recv = 0;
+    MDB_cursor *bc;
+    if ((rc = mdb_cursor_open(w.txn, l->st.dbi[DB_BALANCES], &bc))) {
+      rc = store_err(rc);
+      break;
+    }
+    MDB_val bk, bv;
+    size_t idn = strlen(f.id);
+    for (int b = mdb_cursor_get(bc, &bk, &bv, MDB_FIRST); b == 0 && rc == SP_LE_OK;
+         b = mdb_cursor_get(bc, &bk, &bv, MDB_NEXT)) {
+      if (bk.mv_size != SP_PK_LEN + idn || memcmp((uint8_t *)bk.mv_data + SP_PK_LEN, f.id, idn))
+        continue;
+      struct acct a;
+      if (bv.mv_size != 8 || (rc = acct_get(&w, bk.mv_data, &a))) {
+        rc = rc ? rc : SP_LE_CORRUPT;
+        break;
+      }
+      if (a.kind == SP_ACCT_MERCHANT)
+        recv += be64_get(bv.mv_data);
+      else
+        passes += be64_get(bv.mv_data);
+    }
+    mdb_cursor_close(bc);
+    if (rc == SP_LE_OK && (passes != f.passes || recv != f.receivable)) {
+      char msg[200];
+      snprintf(msg, sizeof(msg),
+               "fund '%s': the balances add up to other totals than the fund records", f.id);
+      bad(r, tip, SP_R_CONSERVATION, msg);
+    }
+  }
+  mdb_cursor_close(fc);
+  wctx_abort(&w);
+  return rc == SP_LE_CORRUPT ? (bad(r, tip, SP_R_STATE_MISMATCH, "a state record is damaged"),
+                                SP_LE_OK)
+                             : rc;
 }
 
 int sp_ledger_verify(struct sp_ledger *l, const char *scratch_dir,
@@ -177,8 +262,8 @@ int sp_ledger_verify(struct sp_ledger *l, const char *scratch_dir,
     goto out;
   if (memcmp(replayed.hash, tip.hash, 32) || memcmp(replayed.state_digest, tip.state_digest, 32))
     bad(r, tip.height, SP_R_STATE_MISMATCH, "stored tip differs from the replayed chain");
-  else
-    rc = compare_state(l, s, tip.height, r);
+  else if ((rc = compare_state(l, s, tip.height, r)) == SP_LE_OK && r->ok)
+    rc = recount_balances(l, tip.height, r);
 out:
   sp_ledger_close(s);
   remove_store(dir);

@@ -18,8 +18,13 @@ const struct sp_cons_timeouts sp_cons_default_timeouts = {
  * allocate by voting in ever new rounds; when full, the round farthest
  * above ours that is not needed is recycled. */
 #define MAX_ROUNDS 32
-/* Messages for the next height, kept until the driver starts it. */
+/* Messages for the next height, kept until the driver starts it: only
+ * checked ones, a few per validator, and a bounded amount of block bytes,
+ * so nobody can crowd out the real ones or pin memory. */
 #define MAX_FUTURE 256
+#define MAX_FUTURE_PER_VALIDATOR 6
+#define MAX_FUTURE_PROPOSALS 2
+#define MAX_FUTURE_BLOCK_BYTES (2 * (size_t)SP_MAX_BLOCK_BYTES)
 
 struct slot {
   bool have;
@@ -44,6 +49,7 @@ struct rstate {
 };
 
 struct future {
+  int from; /* validator index */
   bool is_prop;
   struct sp_proposal p;
   struct sp_vote v;
@@ -204,9 +210,17 @@ static struct rstate *get_round(struct sp_cons *c, uint32_t round)
     if (c->rounds[i] == NULL)
       slot = i;
   if (slot < 0) {
-    /* recycle the highest round above ours, if the new one is lower */
-    uint32_t worst = round;
+    /* Recycle a round nobody needs: the oldest one below ours first (we
+     * never go back to it; the locked and valid rounds are kept), else the
+     * highest one above ours if the new round is lower. */
     for (int i = 0; i < MAX_ROUNDS; i++) {
+      uint32_t rr = c->rounds[i]->round;
+      if (rr < c->round && (int64_t)rr != c->locked_round && (int64_t)rr != c->valid_round &&
+          (slot < 0 || rr < c->rounds[slot]->round))
+        slot = i;
+    }
+    uint32_t worst = round;
+    for (int i = 0; slot < 0 && i < MAX_ROUNDS; i++) {
       uint32_t rr = c->rounds[i]->round;
       if (rr > c->round && rr > worst && (int64_t)rr != c->locked_round &&
           (int64_t)rr != c->valid_round) {
@@ -304,8 +318,11 @@ static int snapshot(struct sp_cons *c, struct sp_buf *b)
 
 static int persist(struct sp_cons *c, struct sp_cons_actions *out)
 {
+  if (c->self < 0)
+    return SP_OK; /* an observer signs nothing, so has nothing to protect */
   struct sp_buf b;
-  sp_buf_init(&b, 2 * SP_MAX_BLOCK_BYTES + 65536);
+  /* room for the locked, valid and own-proposal blocks, all at maximum */
+  sp_buf_init(&b, 3 * (size_t)SP_MAX_BLOCK_BYTES + 65536);
   int rc = snapshot(c, &b);
   struct sp_cons_action *a = rc ? NULL : push(out, SP_CA_PERSIST);
   if (a == NULL) {
@@ -629,12 +646,32 @@ static int record_vote(struct sp_cons *c, const struct sp_vote *v, int idx,
   return SP_OK;
 }
 
+/* May a checked message from validator idx for the next height be kept? */
+static bool future_room(const struct sp_cons *c, int idx, bool is_prop, size_t bytes)
+{
+  if (c->n_fut == MAX_FUTURE)
+    return false;
+  size_t mine = 0, props = 0, held = 0;
+  for (size_t i = 0; i < c->n_fut; i++) {
+    mine += c->fut[i].from == idx;
+    props += c->fut[i].from == idx && c->fut[i].is_prop;
+    held += c->fut[i].len;
+  }
+  if (mine >= MAX_FUTURE_PER_VALIDATOR || (is_prop && props >= MAX_FUTURE_PROPOSALS))
+    return false;
+  return held + bytes <= MAX_FUTURE_BLOCK_BYTES;
+}
+
 int sp_cons_on_vote(struct sp_cons *c, const struct sp_vote *v, struct sp_cons_actions *out)
 {
   if (!c->started || v->height != c->height || c->decided) {
-    if (c->started && v->height == c->height + 1 && c->n_fut < MAX_FUTURE) {
+    int idx;
+    if (c->started && v->height == c->height + 1 &&
+        (idx = validator_index(c, v->validator)) >= 0 && idx != c->self &&
+        future_room(c, idx, false, 0) && sp_vote_verify(v, c->chain_id) == SP_OK) {
       struct future *f = &c->fut[c->n_fut++];
       memset(f, 0, sizeof(*f));
+      f->from = idx;
       f->v = *v;
       c->fut_height = v->height;
     }
@@ -651,12 +688,16 @@ int sp_cons_on_proposal(struct sp_cons *c, const struct sp_proposal *p, const ui
                         size_t n, struct sp_cons_actions *out)
 {
   if (!c->started || p->height != c->height || c->decided) {
-    if (c->started && p->height == c->height + 1 && c->n_fut < MAX_FUTURE) {
+    uint32_t who = sp_cons_proposer(c, p->height, p->round);
+    if (c->started && p->height == c->height + 1 && (int)who != c->self &&
+        memcmp(p->proposer, c->g->validators[who].pk, SP_PK_LEN) == 0 &&
+        future_room(c, (int)who, true, n) && sp_proposal_verify(p, c->chain_id) == SP_OK) {
       uint8_t *copy = dup_bytes(block, n);
       if (copy == NULL)
         return SP_E_NOMEM;
       struct future *f = &c->fut[c->n_fut++];
       memset(f, 0, sizeof(*f));
+      f->from = (int)who;
       f->is_prop = true;
       f->p = *p;
       f->block = copy;
@@ -673,8 +714,20 @@ int sp_cons_on_proposal(struct sp_cons *c, const struct sp_proposal *p, const ui
   if (id_of(c, block, n, id) != 0 || memcmp(id, p->block, SP_HASH_LEN) != 0)
     return SP_OK; /* the block is not the one the proposer signed */
   struct rstate *r = get_round(c, p->round);
-  if (r == NULL || r->have_prop)
-    return SP_OK; /* keep the first; a second one is the proposer's fault */
+  if (r == NULL)
+    return SP_OK;
+  if (r->have_prop) {
+    /* Keep the first proposal, unless the proposer equivocated and a
+     * quorum precommitted the other block: that one is decided, and we
+     * need its bytes to commit it. */
+    if (!memcmp(r->prop.block, p->block, SP_HASH_LEN) ||
+        !quorum(c, count(r, SP_VOTE_PRECOMMIT, p->block, false)))
+      return SP_OK;
+    free(r->block);
+    r->block = NULL;
+    r->valid = -1;
+    r->polka_done = false;
+  }
   if ((r->block = dup_bytes(block, n)) == NULL)
     return SP_E_NOMEM;
   r->block_len = n;
@@ -860,8 +913,10 @@ int sp_cons_start(struct sp_cons *c, uint64_t height, struct sp_cons_actions *ou
     free(c->snap);
     c->snap = NULL;
     if (rc) {
+      /* fail closed: a core that cannot trust its record signs nothing */
       reset_height(c);
       c->height = height;
+      c->started = false;
       return rc;
     }
     if (!resumed)

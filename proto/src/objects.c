@@ -63,7 +63,7 @@ static int r_genesis(struct sp_rd *r, struct sp_genesis *g)
   TRY(r_u32(r, &g->params.max_block_bytes));
   TRY(sp_rd_uint(r, &g->params.fund_close_grace_ms));
   if (g->params.max_block_txs < 1 || g->params.max_block_txs > SP_MAX_BLOCK_TXS ||
-      g->params.max_block_bytes < 1024 || g->params.max_block_bytes > SP_MAX_BLOCK_BYTES)
+      g->params.max_block_bytes < SP_MIN_BLOCK_BYTES || g->params.max_block_bytes > SP_MAX_BLOCK_BYTES)
     return SP_E_RANGE;
   return SP_OK;
 }
@@ -93,7 +93,7 @@ static void w_genesis(struct sp_buf *b, const struct sp_genesis *g)
   }
   const struct sp_params *pa = &g->params;
   if (pa->max_block_txs < 1 || pa->max_block_txs > SP_MAX_BLOCK_TXS ||
-      pa->max_block_bytes < 1024 || pa->max_block_bytes > SP_MAX_BLOCK_BYTES)
+      pa->max_block_bytes < SP_MIN_BLOCK_BYTES || pa->max_block_bytes > SP_MAX_BLOCK_BYTES)
     fail(b, SP_E_RANGE);
   sp_wr_array(b, 3);
   sp_wr_uint(b, pa->max_block_txs);

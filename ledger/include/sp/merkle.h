@@ -1,8 +1,8 @@
 /* Merkle trees in the RFC 6962 / RFC 9162 shape over BLAKE2b-256:
  *   leaf  = H(0x00 || data)      node = H(0x01 || left || right)
  *   empty tree = H(""), no leaf duplication (odd nodes are not paired).
- * Used for the transactions of a block (data = tx id) and, later, for the
- * log of block hashes. */
+ * Used for the transactions of a block (data = each tx's full encoding) and
+ * for the log of block hashes (data = block hash). */
 #ifndef SP_MERKLE_H
 #define SP_MERKLE_H
 

@@ -33,6 +33,9 @@
 /* Sizes in bytes. */
 #define SP_MAX_TX_BYTES (64u * 1024u)
 #define SP_MAX_BLOCK_BYTES (8u * 1024u * 1024u)
+/* Smallest max_block_bytes a genesis may set: room for a header and a
+ * certificate of SP_MAX_VALIDATORS signatures, with transactions to spare. */
+#define SP_MIN_BLOCK_BYTES (64u * 1024u)
 #define SP_MAX_BLOCK_TXS 20000u
 #define SP_MAX_FRAME (16u * 1024u * 1024u) /* payload, without the 4-byte length */
 #define SP_FRAME_HEADER 4

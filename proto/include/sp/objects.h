@@ -28,7 +28,7 @@ struct sp_validator {
 
 struct sp_params {
   uint32_t max_block_txs;      /* 1..SP_MAX_BLOCK_TXS */
-  uint32_t max_block_bytes;    /* 1024..SP_MAX_BLOCK_BYTES */
+  uint32_t max_block_bytes;    /* SP_MIN_BLOCK_BYTES..SP_MAX_BLOCK_BYTES */
   uint64_t fund_close_grace_ms; /* a fund may be closed this long after valid_until */
 };
 
