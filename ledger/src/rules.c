@@ -593,9 +593,11 @@ static int pay(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
     if ((rc = bal_get(w, p->merchant, f->id, strlen(f->id), &recvs[i])) ||
         (rc = fundcat_get(w, f->id, cats[i], &spent[i])))
       return rc;
-    if (sp_money_add(&recvs[i], amount) || sp_money_add(&spent[i], amount) ||
-        f->spent + amount > SP_MONEY_MAX)
+    if (sp_money_add(&recvs[i], amount))
       return overflow(why, "merchant receivable");
+    /* spending per category is a report counter (gross, only grows with
+     * refunds churning): a u64 that no payment may be refused for */
+    spent[i] += amount;
   }
 
   struct payment rec = {.n_parts = p->n_parts};
