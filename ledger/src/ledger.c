@@ -411,7 +411,7 @@ static int apply_txs(struct wctx *w, struct sp_ledger *l, const struct sp_block 
 static int apply_once(struct sp_ledger *l, const struct sp_block *b, const uint8_t *raw,
                       size_t n, const uint8_t hash[SP_HASH_LEN], const struct sp_tip *tip,
                       uint8_t (*txids)[SP_HASH_LEN], const struct sp_cert *commit,
-                      struct sp_refusal *why)
+                      bool dry_run, struct sp_refusal *why)
 {
   struct wctx w;
   int rc = wctx_begin(&w, &l->st, false);
@@ -445,14 +445,18 @@ static int apply_once(struct sp_ledger *l, const struct sp_block *b, const uint8
   if (commit)
     put_cert(&w, commit);
   tip_write(&w, &next);
+  if (dry_run) {
+    rc = w.rc;
+    goto abort;
+  }
   return wctx_commit(&w);
 abort:
   wctx_abort(&w);
   return rc;
 }
 
-int sp_ledger_apply(struct sp_ledger *l, const uint8_t *raw, size_t n,
-                    const struct sp_cert *commit, struct sp_refusal *why)
+static int apply_or_check(struct sp_ledger *l, const uint8_t *raw, size_t n,
+                          const struct sp_cert *commit, bool dry_run, struct sp_refusal *why)
 {
   if (why)
     memset(why, 0, sizeof(*why));
@@ -491,7 +495,7 @@ int sp_ledger_apply(struct sp_ledger *l, const uint8_t *raw, size_t n,
   if (commit && (rc = check_commit(l, commit, b.header.height, hash, why)))
     goto out;
   for (int attempt = 0;; attempt++) {
-    rc = apply_once(l, &b, raw, n, hash, &tip, txids, commit, why);
+    rc = apply_once(l, &b, raw, n, hash, &tip, txids, commit, dry_run, why);
     if (rc != MDB_MAP_FULL)
       break;
     if (attempt == MAP_FULL_RETRIES || (rc = grow_map(l)))
@@ -503,6 +507,18 @@ out:
   free(txids);
   sp_block_clear(&b);
   return rc;
+}
+
+int sp_ledger_apply(struct sp_ledger *l, const uint8_t *raw, size_t n,
+                    const struct sp_cert *commit, struct sp_refusal *why)
+{
+  return apply_or_check(l, raw, n, commit, false, why);
+}
+
+int sp_ledger_check_block(struct sp_ledger *l, const uint8_t *raw, size_t n,
+                          struct sp_refusal *why)
+{
+  return apply_or_check(l, raw, n, NULL, true, why);
 }
 
 int sp_ledger_put_cert(struct sp_ledger *l, const struct sp_cert *c, struct sp_refusal *why)
@@ -528,14 +544,14 @@ int sp_ledger_put_cert(struct sp_ledger *l, const struct sp_cert *c, struct sp_r
 
 /* ====================================================== mempool check */
 
-int sp_ledger_check_tx(struct sp_ledger *l, const struct sp_tx *tx, uint64_t time_ms,
-                       struct sp_refusal *why)
+static int check_tx(struct sp_ledger *l, const struct sp_tx *tx, uint64_t time_ms,
+                    bool verify_sig, struct sp_refusal *why)
 {
   if (why)
     memset(why, 0, sizeof(*why));
   if (tx->body == NULL)
     return SP_LE_INVAL; /* only decoded transactions carry their signed bytes */
-  if (sp_tx_verify(tx, l->chain_id) != SP_OK)
+  if (verify_sig && sp_tx_verify(tx, l->chain_id) != SP_OK)
     return refuse(why, SP_R_BAD_SIGNATURE, "signature does not verify for this chain");
   uint8_t txid[SP_HASH_LEN];
   sp_tx_id(tx, l->chain_id, txid);
@@ -555,6 +571,18 @@ int sp_ledger_check_tx(struct sp_ledger *l, const struct sp_tx *tx, uint64_t tim
       break;
   }
   return rc == MDB_MAP_FULL ? SP_LE_STORE : rc;
+}
+
+int sp_ledger_check_tx(struct sp_ledger *l, const struct sp_tx *tx, uint64_t time_ms,
+                       struct sp_refusal *why)
+{
+  return check_tx(l, tx, time_ms, true, why);
+}
+
+int sp_ledger_check_tx_verified(struct sp_ledger *l, const struct sp_tx *tx, uint64_t time_ms,
+                                struct sp_refusal *why)
+{
+  return check_tx(l, tx, time_ms, false, why);
 }
 
 /* ============================================================ proposing */

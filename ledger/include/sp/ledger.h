@@ -153,6 +153,10 @@ int sp_ledger_tip(struct sp_ledger *l, struct sp_tip *tip);
  * every rule) without changing anything: mempool admission. */
 int sp_ledger_check_tx(struct sp_ledger *l, const struct sp_tx *tx, uint64_t time_ms,
                        struct sp_refusal *why);
+/* The same for a transaction whose signature the caller has already
+ * checked (on another thread): every rule but the signature. */
+int sp_ledger_check_tx_verified(struct sp_ledger *l, const struct sp_tx *tx, uint64_t time_ms,
+                                struct sp_refusal *why);
 
 /* Apply a block: decode, check header links, last commit, tx root,
  * signatures (in parallel), every rule, the state digest and, if given,
@@ -162,6 +166,12 @@ int sp_ledger_check_tx(struct sp_ledger *l, const struct sp_tx *tx, uint64_t tim
  * block-conflict otherwise. */
 int sp_ledger_apply(struct sp_ledger *l, const uint8_t *block, size_t n,
                     const struct sp_cert *commit, struct sp_refusal *why);
+
+/* Everything sp_ledger_apply checks for the next block, without writing:
+ * consensus's valid(v). A block at an applied height is refused as a
+ * conflict unless it is the same block. */
+int sp_ledger_check_block(struct sp_ledger *l, const uint8_t *block, size_t n,
+                          struct sp_refusal *why);
 
 /* Store the commit certificate of an applied block (e.g. the tip's, which
  * no later block carries yet). Verified against the validator set. */

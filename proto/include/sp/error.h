@@ -37,7 +37,11 @@
   X(MONEY_COMMA, "amount uses ',' as decimal separator; write it with '.', e.g. 12.50") \
   X(MONEY_DECIMALS, "amount has more than two decimals (cents)")                     \
   X(MONEY_SYNTAX, "amount is not a plain decimal number like 12.50")                 \
-  X(MONEY_TOO_LARGE, "amount exceeds the maximum")
+  X(MONEY_TOO_LARGE, "amount exceeds the maximum")                                   \
+  X(HANDSHAKE, "handshake failed")                                                   \
+  X(AUTH, "peer authentication failed")                                              \
+  X(DECRYPT, "record does not decrypt")                                              \
+  X(STATE, "message not allowed in this state")
 
 enum sp_err {
   SP_OK = 0,

@@ -1,0 +1,1321 @@
+#include "node.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "consensus.h"
+#include "log.h"
+#include "mempool.h"
+#include "net.h"
+#include "sp/ledger.h"
+#include "sp/merkle.h"
+#include "sp/proto.h"
+
+#define AGENT "stadjerd/" SP_VERSION_STRING
+#define MAX_PENDING_PER_PEER 256   /* admissions in flight before we stop reading */
+#define OUT_QUEUE (64u * 1024 * 1024)
+#define STATUS_EVERY_MS 1000
+#define FUTURE_SLACK_MS (10u * 60 * 1000) /* block time may lead our clock by this */
+
+struct peer_info {
+  struct sp_peer *p;
+  uint64_t id;       /* unique per connection: late answers find it or nobody */
+  uint64_t height;   /* last height it reported */
+  unsigned pending;  /* admissions of its submissions in flight */
+  bool paused;
+  bool privileged;   /* authority, auditor, validator or served observer */
+};
+
+struct waiter {
+  uint8_t txid[SP_HASH_LEN];
+  uint64_t peer;
+  uint32_t req_id;
+  struct waiter *next;
+};
+
+struct ctimer {
+  uv_timer_t t;
+  struct node *n;
+  uint64_t height;
+  uint32_t round;
+  enum sp_cons_step step;
+  struct ctimer *prev, *next;
+};
+
+struct node {
+  uv_loop_t loop;
+  char home[PATH_MAX];
+  char wal[PATH_MAX];
+  int lock_fd;
+  struct sp_home_config cfg;
+  uint8_t pk[SP_PK_LEN], sk[SP_SK_LEN];
+  struct sp_ledger *l;
+  const struct sp_genesis *g;
+  const uint8_t *chain_id;
+  int self; /* validator index, or -1 for an observer */
+  struct sp_cons *cons;
+  struct sp_net *net;
+  struct mempool mp;
+  struct waiter *waiters;
+  struct ctimer *timers;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t status_timer;
+  bool stopping;
+  int exit_code;
+  struct peer_info **peers;
+  size_t n_peers, cap_peers;
+  uint64_t sync_asked; /* height we last asked blocks for (0 = none) */
+  /* Between heights: with nothing to order, wait (up to empty_ms) for a
+   * transaction or for another validator to move on, so an idle chain
+   * does not spin out empty blocks. */
+  bool waiting;
+  uv_timer_t next_timer;
+  uint32_t empty_ms;
+  uint64_t next_peer_id;
+};
+
+static uint64_t now_ms(void)
+{
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+static uint64_t tip_height(struct node *n)
+{
+  struct sp_tip t;
+  return sp_ledger_tip(n->l, &t) == 0 ? t.height : 0;
+}
+
+static void run_actions(struct node *n, struct sp_cons_actions *acts);
+static void node_stop(struct node *n, int code);
+
+/* ============================================================ sending */
+
+static void send_msg(struct peer_info *pi, const struct sp_msg *m)
+{
+  struct sp_buf b;
+  sp_buf_init(&b, SP_MAX_FRAME);
+  if (sp_msg_encode(m, &b) == SP_OK) {
+    int rc = sp_peer_send(pi->p, b.data, b.len);
+    if (rc)
+      LOG_W(0, sp_peer_pk(pi->p), "cannot send %s: %s", sp_msg_type_name(m->type),
+            sp_strerror(rc));
+  } else {
+    LOG_E(0, sp_peer_pk(pi->p), "cannot encode %s", sp_msg_type_name(m->type));
+  }
+  sp_buf_free(&b);
+}
+
+static void send_error(struct peer_info *pi, uint32_t req, uint32_t code, const char *text)
+{
+  struct sp_msg m = {.type = SP_MSG_ERROR, .req_id = req};
+  m.u.error.code = code;
+  m.u.error.message = sp_str_c(text);
+  send_msg(pi, &m);
+}
+
+/* Consensus traffic goes to every validator and observer we are linked to. */
+static void broadcast_raw(struct node *n, const uint8_t *p, size_t len)
+{
+  for (size_t i = 0; i < n->n_peers; i++) {
+    uint32_t role = sp_peer_role(n->peers[i]->p);
+    if (role == SP_ROLE_VALIDATOR || role == SP_ROLE_OBSERVER)
+      sp_peer_send(n->peers[i]->p, p, len);
+  }
+}
+
+/* A proposal message with the block spliced in as received: the block
+ * bytes are canonical, so no decode and re-encode is needed. */
+static void broadcast_proposal(struct node *n, const struct sp_proposal *pr, const uint8_t *blk,
+                               size_t len)
+{
+  struct sp_buf b;
+  sp_buf_init(&b, SP_MAX_FRAME);
+  sp_wr_array(&b, 5);
+  sp_wr_uint(&b, SP_FORMAT_VERSION);
+  sp_wr_uint(&b, SP_MSG_PROPOSAL);
+  sp_wr_uint(&b, 0);
+  sp__proposal_write(&b, pr);
+  sp_buf_append(&b, blk, len);
+  if (b.err == 0)
+    broadcast_raw(n, b.data, b.len);
+  sp_buf_free(&b);
+}
+
+static void broadcast_vote(struct node *n, const struct sp_vote *v)
+{
+  struct sp_msg m = {.type = SP_MSG_VOTE};
+  m.u.vote = *v;
+  struct sp_buf b;
+  sp_buf_init(&b, 4096);
+  if (sp_msg_encode(&m, &b) == SP_OK)
+    broadcast_raw(n, b.data, b.len);
+  sp_buf_free(&b);
+}
+
+/* ==================================================== consensus driver */
+
+static int block_id(void *ctx, const uint8_t *blk, size_t len, uint8_t out[SP_HASH_LEN])
+{
+  (void)ctx;
+  struct sp_rd r = sp_rd_init(blk, len);
+  struct sp_header h;
+  uint64_t ver;
+  memset(&h, 0, sizeof(h));
+  if (sp_rd_array_exact(&r, 4) || sp_rd_uint(&r, &ver) || sp__header_read(&r, &h))
+    return -1;
+  return sp_header_hash(&h, out);
+}
+
+static bool app_valid(void *ctx, uint64_t height, const uint8_t *blk, size_t len)
+{
+  struct node *n = ctx;
+  struct sp_rd r = sp_rd_init(blk, len);
+  struct sp_header h;
+  uint64_t ver;
+  memset(&h, 0, sizeof(h));
+  if (sp_rd_array_exact(&r, 4) || sp_rd_uint(&r, &ver) || sp__header_read(&r, &h) ||
+      h.height != height)
+    return false;
+  /* a proposer must not push block time (and so fund validity) ahead */
+  if (h.time_ms > now_ms() + FUTURE_SLACK_MS) {
+    LOG_W(height, h.proposer, "proposal refused: block time is ahead of our clock");
+    return false;
+  }
+  struct sp_refusal why;
+  int rc = sp_ledger_check_block(n->l, blk, len, &why);
+  if (rc)
+    LOG_W(height, h.proposer, "proposal refused: %s",
+          rc == SP_LE_REFUSED ? why.msg : sp_ledger_strerror(rc));
+  return rc == 0;
+}
+
+static int app_propose(void *ctx, uint64_t height, uint32_t round, struct sp_buf *out)
+{
+  struct node *n = ctx;
+  struct sp_tip tip;
+  if (sp_ledger_tip(n->l, &tip) || tip.height + 1 != height)
+    return -1;
+  struct sp_cert cert;
+  bool has_cert = false;
+  if (tip.height > 0) {
+    struct sp_buf tmp;
+    sp_buf_init(&tmp, SP_MAX_BLOCK_BYTES);
+    int rc = sp_ledger_block(n->l, tip.height, &tmp, &cert, &has_cert);
+    sp_buf_free(&tmp);
+    if (rc || !has_cert)
+      return -1;
+  }
+  size_t cnt = n->mp.n;
+  struct sp_tx *cands = calloc(cnt ? cnt : 1, sizeof(*cands));
+  bool *acc = calloc(cnt ? cnt : 1, sizeof(bool));
+  struct sp_refusal *why = calloc(cnt ? cnt : 1, sizeof(*why));
+  int rc = -1;
+  if (cands && acc && why) {
+    for (size_t i = 0; i < cnt; i++)
+      cands[i] = n->mp.v[i]->tx;
+    rc = sp_ledger_propose(n->l, cands, cnt, now_ms(), n->pk, tip.height ? &cert : NULL, out,
+                           acc, why);
+  }
+  if (rc == 0) {
+    size_t taken = 0;
+    for (size_t i = 0; i < cnt; i++)
+      taken += acc[i];
+    LOG_I(height, NULL, "proposing round %u with %zu of %zu pending transactions", round,
+          taken, cnt);
+  } else {
+    LOG_E(height, NULL, "cannot build a proposal: %s", sp_ledger_strerror(rc));
+  }
+  free(cands);
+  free(acc);
+  free(why);
+  return rc;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+  free(h->data);
+}
+
+static void timer_unlink(struct node *n, struct ctimer *t)
+{
+  if (t->prev)
+    t->prev->next = t->next;
+  else
+    n->timers = t->next;
+  if (t->next)
+    t->next->prev = t->prev;
+}
+
+static void on_cons_timer(uv_timer_t *h)
+{
+  struct ctimer *t = h->data;
+  struct node *n = t->n;
+  timer_unlink(n, t);
+  struct sp_cons_actions acts;
+  sp_cons_actions_init(&acts);
+  sp_cons_on_timeout(n->cons, t->height, t->round, t->step, &acts);
+  uv_close((uv_handle_t *)&t->t, timer_closed);
+  run_actions(n, &acts);
+  sp_cons_actions_free(&acts);
+}
+
+static void schedule_timeout(struct node *n, const struct sp_cons_action *a)
+{
+  struct ctimer *t = calloc(1, sizeof(*t));
+  if (t == NULL)
+    return;
+  t->n = n;
+  t->height = a->height;
+  t->round = a->round;
+  t->step = a->step;
+  uv_timer_init(&n->loop, &t->t);
+  t->t.data = t;
+  t->next = n->timers;
+  if (n->timers)
+    n->timers->prev = t;
+  n->timers = t;
+  uv_timer_start(&t->t, on_cons_timer, a->ms, 0);
+}
+
+static void reply_result_committed(struct node *n, struct peer_info *pi, uint32_t req,
+                                   const uint8_t txid[SP_HASH_LEN]);
+
+/* A block is in the ledger: drop what it made stale from the mempool and
+ * answer the submitters waiting for its transactions. */
+static bool stale_entry(const struct mp_entry *e, void *arg)
+{
+  struct node *n = arg;
+  struct sp_tx_location loc;
+  if (sp_ledger_find_tx(n->l, e->txid, &loc) == 0)
+    return true;
+  struct sp_account_info *a = malloc(sizeof(*a));
+  bool stale = a && sp_ledger_account(n->l, e->tx.signer, a) == 0 && e->tx.seq <= a->seq;
+  free(a);
+  return stale;
+}
+
+static struct peer_info *peer_by_id(struct node *n, uint64_t id)
+{
+  for (size_t i = 0; i < n->n_peers; i++)
+    if (n->peers[i]->id == id)
+      return n->peers[i];
+  return NULL;
+}
+
+static void answer_waiters(struct node *n)
+{
+  struct waiter **pw = &n->waiters;
+  while (*pw) {
+    struct waiter *w = *pw;
+    struct sp_tx_location loc;
+    if (sp_ledger_find_tx(n->l, w->txid, &loc) == 0) {
+      struct peer_info *pi = peer_by_id(n, w->peer);
+      if (pi)
+        reply_result_committed(n, pi, w->req_id, w->txid);
+      *pw = w->next;
+      free(w);
+    } else {
+      pw = &w->next;
+    }
+  }
+}
+
+static void after_new_blocks(struct node *n)
+{
+  mp_filter(&n->mp, stale_entry, n);
+  answer_waiters(n);
+}
+
+/* Begin consensus at the height after the ledger's tip. */
+static void cons_start_now(struct node *n)
+{
+  n->waiting = false;
+  uv_timer_stop(&n->next_timer);
+  uint64_t next = tip_height(n) + 1;
+  struct sp_cons_actions acts;
+  sp_cons_actions_init(&acts);
+  int rc = sp_cons_start(n->cons, next, &acts);
+  if (rc) {
+    LOG_E(next, NULL, "consensus cannot start: %s", sp_strerror(rc));
+    node_stop(n, 1);
+  }
+  run_actions(n, &acts);
+  sp_cons_actions_free(&acts);
+}
+
+static void on_next_timer(uv_timer_t *t)
+{
+  cons_start_now(t->data);
+}
+
+static void cons_start_next(struct node *n)
+{
+  if (n->mp.n > 0 || n->empty_ms == 0) {
+    cons_start_now(n);
+    return;
+  }
+  n->waiting = true;
+  uv_timer_start(&n->next_timer, on_next_timer, n->empty_ms, 0);
+}
+
+static void request_blocks(struct node *n, struct peer_info *pi, uint64_t from);
+
+static void write_evidence(struct node *n, const struct sp_cons_action *a)
+{
+  char dir[PATH_MAX + 16], path[PATH_MAX + 96];
+  snprintf(dir, sizeof(dir), "%s/evidence", n->home);
+  mkdir(dir, 0700);
+  snprintf(path, sizeof(path), "%s/%llu-%u-%02x%02x%02x%02x.bin", dir,
+           (unsigned long long)a->height, a->round, a->vote.validator[0],
+           a->vote.validator[1], a->vote.validator[2], a->vote.validator[3]);
+  struct sp_buf b;
+  sp_buf_init(&b, 4096);
+  sp_wr_array(&b, 2);
+  sp__vote_write(&b, &a->vote);
+  sp__vote_write(&b, &a->vote2);
+  if (b.err == 0 && sp_write_file_durable(path, b.data, b.len) == 0)
+    LOG_W(a->height, a->vote.validator, "equivocation: two votes in round %u, kept in %s",
+          a->round, path);
+  sp_buf_free(&b);
+}
+
+static void run_actions(struct node *n, struct sp_cons_actions *acts)
+{
+  for (size_t i = 0; i < acts->n && !n->stopping; i++) {
+    struct sp_cons_action *a = &acts->v[i];
+    switch (a->type) {
+    case SP_CA_PERSIST:
+      /* durable before any vote or proposal that follows leaves */
+      if (sp_write_file_durable(n->wal, a->data, a->len) != 0) {
+        LOG_E(a->height, NULL, "cannot write the consensus record %s: stopping", n->wal);
+        node_stop(n, 1);
+        return;
+      }
+      break;
+    case SP_CA_PROPOSAL:
+      broadcast_proposal(n, &a->proposal, a->data, a->len);
+      break;
+    case SP_CA_VOTE:
+      broadcast_vote(n, &a->vote);
+      break;
+    case SP_CA_TIMEOUT:
+      schedule_timeout(n, a);
+      break;
+    case SP_CA_COMMIT: {
+      struct sp_refusal why;
+      int rc = sp_ledger_apply(n->l, a->data, a->len, &a->cert, &why);
+      if (rc) {
+        LOG_E(a->height, NULL, "decided block does not apply: %s",
+              rc == SP_LE_REFUSED ? why.msg : sp_ledger_strerror(rc));
+        break;
+      }
+      LOG_I(a->height, NULL, "block committed in round %u with %u precommits", a->round,
+            a->cert.n_sigs);
+      after_new_blocks(n);
+      cons_start_next(n);
+      return; /* the rest belongs to the finished height */
+    }
+    case SP_CA_REQUEST:
+      for (size_t k = 0; k < n->n_peers; k++)
+        if (sp_peer_role(n->peers[k]->p) == SP_ROLE_VALIDATOR) {
+          request_blocks(n, n->peers[k], tip_height(n) + 1);
+          break;
+        }
+      break;
+    case SP_CA_EVIDENCE:
+      write_evidence(n, a);
+      break;
+    }
+  }
+}
+
+static void on_cons_message(struct node *n, const struct sp_msg *m)
+{
+  uint64_t h = m->type == SP_MSG_VOTE ? m->u.vote.height : m->u.proposal.proposal.height;
+  if (n->waiting && h == tip_height(n) + 1)
+    cons_start_now(n); /* another validator has moved on: join it */
+  struct sp_cons_actions acts;
+  sp_cons_actions_init(&acts);
+  if (m->type == SP_MSG_VOTE) {
+    sp_cons_on_vote(n->cons, &m->u.vote, &acts);
+  } else {
+    /* the block travels decoded in the message; the core wants its bytes */
+    struct sp_buf b;
+    sp_buf_init(&b, SP_MAX_BLOCK_BYTES);
+    if (sp_block_encode(&m->u.proposal.block, &b) == SP_OK)
+      sp_cons_on_proposal(n->cons, &m->u.proposal.proposal, b.data, b.len, &acts);
+    sp_buf_free(&b);
+  }
+  run_actions(n, &acts);
+  sp_cons_actions_free(&acts);
+}
+
+/* ============================================================ syncing */
+
+static void request_blocks(struct node *n, struct peer_info *pi, uint64_t from)
+{
+  if (n->sync_asked == from)
+    return; /* one request for a height at a time */
+  n->sync_asked = from;
+  struct sp_msg m = {.type = SP_MSG_BLOCKS_Q};
+  m.u.blocks_q.from = from;
+  m.u.blocks_q.count = SP_MAX_BLOCKS_PER_RESPONSE;
+  send_msg(pi, &m);
+}
+
+static void on_blocks_a(struct node *n, struct peer_info *pi, const struct sp_msg *m)
+{
+  uint64_t before = tip_height(n);
+  struct sp_buf b;
+  sp_buf_init(&b, SP_MAX_BLOCK_BYTES);
+  for (uint32_t i = 0; i < m->u.blocks.n; i++) {
+    const struct sp_block_entry *e = &m->u.blocks.v[i];
+    if (e->block.header.height <= tip_height(n))
+      continue;
+    sp_buf_reset(&b);
+    if (sp_block_encode(&e->block, &b) != SP_OK)
+      break;
+    struct sp_refusal why;
+    int rc = sp_ledger_apply(n->l, b.data, b.len, &e->cert, &why);
+    if (rc) {
+      LOG_W(e->block.header.height, sp_peer_pk(pi->p), "synced block refused: %s",
+            rc == SP_LE_REFUSED ? why.msg : sp_ledger_strerror(rc));
+      break;
+    }
+  }
+  sp_buf_free(&b);
+  n->sync_asked = 0;
+  uint64_t after = tip_height(n);
+  if (after > before) {
+    LOG_I(after, sp_peer_pk(pi->p), "caught up %llu blocks", (unsigned long long)(after - before));
+    after_new_blocks(n);
+    if (sp_cons_height(n->cons) <= after)
+      cons_start_next(n);
+    if (pi->height > after)
+      request_blocks(n, pi, after + 1);
+  }
+}
+
+static void on_blocks_q(struct node *n, struct peer_info *pi, const struct sp_msg *m)
+{
+  /* [1, BLOCKS_A, req, [[block, cert]...]] with stored bytes spliced in */
+  uint64_t tip = tip_height(n);
+  uint64_t from = m->u.blocks_q.from;
+  struct sp_buf items, blk, out;
+  sp_buf_init(&items, SP_MAX_FRAME - 1024);
+  sp_buf_init(&blk, SP_MAX_BLOCK_BYTES);
+  sp_buf_init(&out, SP_MAX_FRAME);
+  uint32_t count = 0;
+  for (uint64_t h = from; h <= tip && count < m->u.blocks_q.count; h++) {
+    struct sp_cert cert;
+    bool has = false;
+    sp_buf_reset(&blk);
+    if (sp_ledger_block(n->l, h, &blk, &cert, &has) || !has)
+      break;
+    size_t mark = items.len;
+    sp_wr_array(&items, 2);
+    sp_buf_append(&items, blk.data, blk.len);
+    sp__cert_write(&items, &cert);
+    if (items.err) {
+      items.len = mark;
+      items.err = 0;
+      break;
+    }
+    count++;
+  }
+  sp_wr_array(&out, 4);
+  sp_wr_uint(&out, SP_FORMAT_VERSION);
+  sp_wr_uint(&out, SP_MSG_BLOCKS_A);
+  sp_wr_uint(&out, m->req_id);
+  sp_wr_array(&out, count);
+  sp_buf_append(&out, items.data, items.len);
+  if (out.err == 0)
+    sp_peer_send(pi->p, out.data, out.len);
+  sp_buf_free(&items);
+  sp_buf_free(&blk);
+  sp_buf_free(&out);
+}
+
+static void send_status_q(struct node *n)
+{
+  struct sp_msg m = {.type = SP_MSG_STATUS_Q};
+  for (size_t i = 0; i < n->n_peers; i++) {
+    uint32_t role = sp_peer_role(n->peers[i]->p);
+    if (role == SP_ROLE_VALIDATOR || role == SP_ROLE_OBSERVER)
+      send_msg(n->peers[i], &m);
+  }
+}
+
+static void on_status_timer(uv_timer_t *t)
+{
+  struct node *n = t->data;
+  n->sync_asked = 0; /* a lost request must not block syncing forever */
+  send_status_q(n);
+}
+
+/* ======================================================== client API */
+
+static bool is_privileged_key(struct node *n, const uint8_t pk[SP_PK_LEN])
+{
+  if (memcmp(pk, n->g->authority, SP_PK_LEN) == 0)
+    return true;
+  for (size_t i = 0; i < n->cfg.n_auditors; i++)
+    if (memcmp(pk, n->cfg.auditors[i], SP_PK_LEN) == 0)
+      return true;
+  return false;
+}
+
+/* Reads are authorised: a household or merchant key sees its own account;
+ * the authority, configured auditors and the chain's own nodes see all. */
+static bool may_read(struct peer_info *pi, const uint8_t account[SP_PK_LEN])
+{
+  return pi->privileged || memcmp(sp_peer_pk(pi->p), account, SP_PK_LEN) == 0;
+}
+
+static void refuse_read(struct peer_info *pi, uint32_t req, const uint8_t account[SP_PK_LEN])
+{
+  char msg[160];
+  const uint8_t *me = sp_peer_pk(pi->p);
+  snprintf(msg, sizeof(msg), "key %02x%02x%02x%02x.. may not read account %02x%02x%02x%02x..",
+           me[0], me[1], me[2], me[3], account[0], account[1], account[2], account[3]);
+  send_error(pi, req, SP_NERR_NOT_ALLOWED, msg);
+}
+
+static void on_balance_q(struct node *n, struct peer_info *pi, const struct sp_msg *m)
+{
+  const uint8_t *acct = m->u.account.account;
+  if (!may_read(pi, acct)) {
+    refuse_read(pi, m->req_id, acct);
+    return;
+  }
+  struct sp_account_info *a = malloc(sizeof(*a));
+  struct sp_msg *r = calloc(1, sizeof(*r));
+  if (a == NULL || r == NULL) {
+    send_error(pi, m->req_id, SP_NERR_INTERNAL, "out of memory");
+  } else {
+    r->type = SP_MSG_BALANCE_A;
+    r->req_id = m->req_id;
+    memcpy(r->u.balance.account, acct, SP_PK_LEN);
+    int rc = sp_ledger_account(n->l, acct, a);
+    if (rc == 0) {
+      r->u.balance.kind = a->kind;
+      r->u.balance.status = a->status;
+      r->u.balance.seq = a->seq;
+      r->u.balance.n_rows = a->n_rows;
+      for (uint32_t i = 0; i < a->n_rows; i++) {
+        r->u.balance.rows[i].fund = sp_str_c(a->rows[i].fund);
+        r->u.balance.rows[i].amount = a->rows[i].amount;
+      }
+      send_msg(pi, r);
+    } else if (rc == SP_LE_NOTFOUND) {
+      send_msg(pi, r); /* an unknown key: kind 0, no rows */
+    } else {
+      send_error(pi, m->req_id, SP_NERR_INTERNAL, sp_ledger_strerror(rc));
+    }
+  }
+  free(a);
+  free(r);
+}
+
+struct hist_collect {
+  struct sp_msg_history *h;
+  uint8_t *raw[SP_MAX_HISTORY];
+};
+
+static int collect_row(uint64_t height, uint32_t index, uint64_t time_ms, const uint8_t *tx,
+                       size_t len, void *arg)
+{
+  struct hist_collect *hc = arg;
+  uint32_t i = hc->h->n_rows;
+  if (i >= SP_MAX_HISTORY || (hc->raw[i] = malloc(len)) == NULL)
+    return 1;
+  memcpy(hc->raw[i], tx, len);
+  if (sp_tx_decode(hc->raw[i], len, &hc->h->rows[i].tx) != SP_OK) {
+    free(hc->raw[i]);
+    return 1;
+  }
+  hc->h->rows[i].height = height;
+  hc->h->rows[i].index = index;
+  hc->h->rows[i].time_ms = time_ms;
+  hc->h->n_rows++;
+  return 0;
+}
+
+static void on_history_q(struct node *n, struct peer_info *pi, const struct sp_msg *m)
+{
+  const uint8_t *acct = m->u.history_q.account;
+  if (!may_read(pi, acct)) {
+    refuse_read(pi, m->req_id, acct);
+    return;
+  }
+  struct sp_msg r = {.type = SP_MSG_HISTORY_A, .req_id = m->req_id};
+  struct hist_collect hc = {.h = &r.u.history};
+  r.u.history.rows = calloc(SP_MAX_HISTORY, sizeof(*r.u.history.rows));
+  if (r.u.history.rows == NULL) {
+    send_error(pi, m->req_id, SP_NERR_INTERNAL, "out of memory");
+    return;
+  }
+  int rc = sp_ledger_history(n->l, acct, m->u.history_q.before, m->u.history_q.limit,
+                             collect_row, &hc, &r.u.history.next);
+  if (rc)
+    send_error(pi, m->req_id, SP_NERR_INTERNAL, sp_ledger_strerror(rc));
+  else
+    send_msg(pi, &r);
+  for (uint32_t i = 0; i < r.u.history.n_rows; i++) {
+    sp_tx_clear(&r.u.history.rows[i].tx);
+    free(hc.raw[i]);
+  }
+  free(r.u.history.rows);
+}
+
+static void fill_proof(struct sp_msg_result *res, const struct sp_tx_proof *p)
+{
+  res->height = p->loc.height;
+  res->index = p->loc.index;
+  res->n_proof = (uint32_t)p->n_path;
+  memcpy(res->proof, p->path, p->n_path * SP_HASH_LEN);
+}
+
+static void reply_result_committed(struct node *n, struct peer_info *pi, uint32_t req,
+                                   const uint8_t txid[SP_HASH_LEN])
+{
+  struct sp_msg *r = calloc(1, sizeof(*r));
+  struct sp_tx_proof *p = malloc(sizeof(*p));
+  if (r && p) {
+    sp_tx_proof_init(p);
+    r->type = SP_MSG_RESULT;
+    r->req_id = req;
+    memcpy(r->u.result.txid, txid, SP_HASH_LEN);
+    r->u.result.status = SP_TXS_COMMITTED;
+    if (sp_ledger_tx_proof(n->l, txid, p) == 0) {
+      fill_proof(&r->u.result, p);
+      send_msg(pi, r);
+    }
+    sp_tx_proof_free(p);
+  }
+  free(p);
+  free(r);
+}
+
+static void reply_result(struct peer_info *pi, uint32_t req, const uint8_t txid[SP_HASH_LEN],
+                         uint32_t status, uint32_t reason, const char *text)
+{
+  struct sp_msg *r = calloc(1, sizeof(*r));
+  if (r == NULL)
+    return;
+  r->type = SP_MSG_RESULT;
+  r->req_id = req;
+  memcpy(r->u.result.txid, txid, SP_HASH_LEN);
+  r->u.result.status = status;
+  r->u.result.reason = reason;
+  r->u.result.message = sp_str_c(text ? text : "");
+  send_msg(pi, r);
+  free(r);
+}
+
+static void on_tx_status(struct node *n, struct peer_info *pi, const struct sp_msg *m)
+{
+  const uint8_t *id = m->u.txid.txid;
+  struct sp_tx_location loc;
+  if (sp_ledger_find_tx(n->l, id, &loc) == 0)
+    reply_result_committed(n, pi, m->req_id, id);
+  else if (mp_find(&n->mp, id))
+    reply_result(pi, m->req_id, id, SP_TXS_PENDING, 0, "waiting for a block");
+  else
+    reply_result(pi, m->req_id, id, SP_TXS_UNKNOWN, 0, "not known to this node");
+}
+
+/* Keys a transaction names: who may fetch its receipt. */
+static bool tx_involves(const struct sp_tx *tx, const uint8_t pk[SP_PK_LEN])
+{
+  if (!memcmp(tx->signer, pk, SP_PK_LEN))
+    return true;
+  switch (tx->kind) {
+  case SP_TX_PAY: return !memcmp(tx->u.pay.merchant, pk, SP_PK_LEN);
+  case SP_TX_PASS_ENROLL: return !memcmp(tx->u.pass_enroll.pass, pk, SP_PK_LEN);
+  case SP_TX_PASS_BLOCK:
+  case SP_TX_PASS_UNBLOCK:
+  case SP_TX_MERCHANT_SUSPEND:
+  case SP_TX_MERCHANT_REINSTATE: return !memcmp(tx->u.reason.account, pk, SP_PK_LEN);
+  case SP_TX_PASS_REPLACE:
+    return !memcmp(tx->u.pass_replace.old_pass, pk, SP_PK_LEN) ||
+           !memcmp(tx->u.pass_replace.new_pass, pk, SP_PK_LEN);
+  case SP_TX_MERCHANT_REGISTER:
+  case SP_TX_MERCHANT_UPDATE: return !memcmp(tx->u.merchant.merchant, pk, SP_PK_LEN);
+  case SP_TX_ISSUE:
+    for (uint32_t i = 0; i < tx->u.issue.n_rows; i++)
+      if (!memcmp(tx->u.issue.rows[i].pass, pk, SP_PK_LEN))
+        return true;
+    return false;
+  default: return false;
+  }
+}
+
+static void on_proof_q(struct node *n, struct peer_info *pi, const struct sp_msg *m)
+{
+  struct sp_tx_proof *p = malloc(sizeof(*p));
+  struct sp_msg *r = calloc(1, sizeof(*r));
+  if (p == NULL || r == NULL) {
+    free(p);
+    free(r);
+    send_error(pi, m->req_id, SP_NERR_INTERNAL, "out of memory");
+    return;
+  }
+  sp_tx_proof_init(p);
+  int rc = sp_ledger_tx_proof(n->l, m->u.txid.txid, p);
+  if (rc == SP_LE_NOTFOUND) {
+    send_error(pi, m->req_id, SP_NERR_NOT_FOUND, "no committed transaction with this id");
+  } else if (rc) {
+    send_error(pi, m->req_id, SP_NERR_INTERNAL, sp_ledger_strerror(rc));
+  } else if (!p->has_cert) {
+    send_error(pi, m->req_id, SP_NERR_NOT_FOUND, "the block's certificate is not stored yet");
+  } else {
+    r->type = SP_MSG_PROOF_A;
+    r->req_id = m->req_id;
+    struct sp_msg_proof *pf = &r->u.proof;
+    if (sp_tx_decode(p->tx.data, p->tx.len, &pf->tx) ||
+        sp_header_decode(p->header.data, p->header.len, &pf->header)) {
+      send_error(pi, m->req_id, SP_NERR_INTERNAL, "stored data is damaged");
+    } else if (!pi->privileged && !tx_involves(&pf->tx, sp_peer_pk(pi->p))) {
+      refuse_read(pi, m->req_id, pf->tx.signer);
+    } else {
+      pf->height = p->loc.height;
+      pf->index = p->loc.index;
+      pf->n_proof = (uint32_t)p->n_path;
+      memcpy(pf->proof, p->path, p->n_path * SP_HASH_LEN);
+      pf->cert = p->cert;
+      send_msg(pi, r);
+    }
+    sp_tx_clear(&pf->tx);
+  }
+  sp_tx_proof_free(p);
+  free(p);
+  free(r);
+}
+
+static void on_status_q(struct node *n, struct peer_info *pi, const struct sp_msg *m)
+{
+  struct sp_tip tip;
+  struct sp_msg r = {.type = SP_MSG_STATUS_A, .req_id = m->req_id};
+  if (sp_ledger_tip(n->l, &tip) != 0) {
+    send_error(pi, m->req_id, SP_NERR_INTERNAL, "cannot read the tip");
+    return;
+  }
+  memcpy(r.u.status.chain_id, n->chain_id, SP_HASH_LEN);
+  r.u.status.height = tip.height;
+  memcpy(r.u.status.tip, tip.hash, SP_HASH_LEN);
+  memcpy(r.u.status.state_digest, tip.state_digest, SP_HASH_LEN);
+  r.u.status.role = n->self >= 0 ? SP_ROLE_VALIDATOR : SP_ROLE_OBSERVER;
+  r.u.status.peers = (uint32_t)n->n_peers;
+  r.u.status.mempool = (uint32_t)n->mp.n;
+  r.u.status.version = sp_str_c(AGENT);
+  send_msg(pi, &r);
+}
+
+/* ----------------------------------------------------------- admission */
+
+struct admission {
+  uv_work_t work;
+  struct node *n;
+  uint64_t from; /* connection id; its peer may be gone by the answer */
+  uint32_t req_id;
+  bool reply;
+  struct mp_entry *e;
+  bool sig_ok;
+};
+
+static void admit_verify(uv_work_t *w)
+{
+  struct admission *ad = w->data;
+  ad->sig_ok = sp_tx_verify(&ad->e->tx, ad->n->chain_id) == SP_OK;
+}
+
+static void admission_done(struct admission *ad)
+{
+  struct peer_info *pi = peer_by_id(ad->n, ad->from);
+  if (pi && pi->pending > 0 && --pi->pending < MAX_PENDING_PER_PEER / 2 && pi->paused) {
+    pi->paused = false;
+    sp_peer_pause(pi->p, false);
+  }
+}
+
+static void gossip_submit(struct node *n, struct sp_peer *except, const struct mp_entry *e)
+{
+  struct sp_buf b;
+  sp_buf_init(&b, SP_MAX_TX_BYTES + 64);
+  sp_wr_array(&b, 4);
+  sp_wr_uint(&b, SP_FORMAT_VERSION);
+  sp_wr_uint(&b, SP_MSG_SUBMIT);
+  sp_wr_uint(&b, 0);
+  sp_buf_append(&b, e->raw, e->len);
+  for (size_t i = 0; b.err == 0 && i < n->n_peers; i++)
+    if (n->peers[i]->p != except && sp_peer_role(n->peers[i]->p) == SP_ROLE_VALIDATOR)
+      sp_peer_send(n->peers[i]->p, b.data, b.len);
+  sp_buf_free(&b);
+}
+
+static void admit_after(uv_work_t *w, int status)
+{
+  struct admission *ad = w->data;
+  struct node *n = ad->n;
+  struct mp_entry *e = ad->e;
+  struct peer_info *pi = peer_by_id(n, ad->from);
+  admission_done(ad);
+  if (status != 0 || n->stopping)
+    goto drop;
+  if (!ad->sig_ok) {
+    if (pi && ad->reply)
+      reply_result(pi, ad->req_id, e->txid, SP_TXS_REFUSED, SP_R_BAD_SIGNATURE,
+                   "signature does not verify for this chain");
+    goto drop;
+  }
+  if (mp_find(&n->mp, e->txid))
+    goto wait; /* a duplicate arrived meanwhile */
+  const char *full = mp_room(&n->mp, e->tx.signer, e->len);
+  if (full) {
+    if (pi && ad->reply)
+      send_error(pi, ad->req_id, SP_NERR_BUSY, full);
+    goto drop;
+  }
+  /* the state check: against the tip if this is the sender's next
+   * transaction, else it must follow the sender's pending ones */
+  struct sp_account_info *acct = malloc(sizeof(*acct));
+  uint64_t ledger_seq = 0, pend_seq;
+  if (acct && sp_ledger_account(n->l, e->tx.signer, acct) == 0)
+    ledger_seq = acct->seq;
+  free(acct);
+  size_t pending = mp_sender(&n->mp, e->tx.signer, &pend_seq);
+  struct sp_refusal why = {0};
+  int rc;
+  if (pending == 0) {
+    rc = sp_ledger_check_tx_verified(n->l, &e->tx, now_ms(), &why);
+  } else if (e->tx.seq == pend_seq + 1) {
+    rc = 0; /* checked against the state when a proposer takes it */
+  } else {
+    rc = SP_LE_REFUSED;
+    why.reason = SP_R_WRONG_SEQUENCE;
+    snprintf(why.msg, sizeof(why.msg), "sequence number %llu, expected %llu",
+             (unsigned long long)e->tx.seq, (unsigned long long)(pend_seq + 1));
+  }
+  (void)ledger_seq;
+  if (rc == SP_LE_REFUSED) {
+    if (pi && ad->reply)
+      reply_result(pi, ad->req_id, e->txid, SP_TXS_REFUSED, (uint32_t)why.reason, why.msg);
+    goto drop;
+  }
+  if (rc) {
+    if (pi && ad->reply)
+      send_error(pi, ad->req_id, SP_NERR_INTERNAL, sp_ledger_strerror(rc));
+    goto drop;
+  }
+  if (mp_add(&n->mp, e) != 0)
+    goto drop;
+  LOG_D(0, e->tx.signer, "admitted %s seq %llu", sp_tx_kind_name(e->tx.kind),
+        (unsigned long long)e->tx.seq);
+  gossip_submit(n, pi ? pi->p : NULL, e);
+  e = NULL;
+  if (n->waiting)
+    cons_start_now(n); /* there is something to order now */
+wait:
+  if (pi && ad->reply) {
+    struct waiter *wt = calloc(1, sizeof(*wt));
+    if (wt) {
+      memcpy(wt->txid, ad->e->txid, SP_HASH_LEN);
+      wt->peer = pi->id;
+      wt->req_id = ad->req_id;
+      wt->next = n->waiters;
+      n->waiters = wt;
+    }
+  }
+drop:
+  if (e) {
+    sp_tx_clear(&e->tx);
+    free(e->raw);
+    free(e);
+  }
+  free(ad);
+}
+
+static void on_submit(struct node *n, struct peer_info *pi, const struct sp_msg *m)
+{
+  const struct sp_tx *tx = &m->u.submit;
+  bool reply = sp_peer_role(pi->p) == SP_ROLE_WALLET;
+  uint8_t txid[SP_HASH_LEN];
+  sp_tx_id(tx, n->chain_id, txid);
+  struct sp_tx_location loc;
+  if (sp_ledger_find_tx(n->l, txid, &loc) == 0) {
+    if (reply)
+      reply_result_committed(n, pi, m->req_id, txid);
+    return;
+  }
+  struct admission *ad = calloc(1, sizeof(*ad));
+  struct mp_entry *e = calloc(1, sizeof(*e));
+  uint8_t *raw = malloc(tx->raw_len);
+  if (!ad || !e || !raw) {
+    free(ad), free(e), free(raw);
+    if (reply)
+      send_error(pi, m->req_id, SP_NERR_INTERNAL, "out of memory");
+    return;
+  }
+  memcpy(raw, tx->raw, tx->raw_len);
+  e->raw = raw;
+  e->len = tx->raw_len;
+  memcpy(e->txid, txid, SP_HASH_LEN);
+  if (sp_tx_decode(raw, e->len, &e->tx) != SP_OK) {
+    free(ad), free(e), free(raw);
+    return;
+  }
+  ad->n = n;
+  ad->from = pi->id;
+  ad->req_id = m->req_id;
+  ad->reply = reply;
+  ad->e = e;
+  ad->work.data = ad;
+  /* backpressure: a peer with too much in flight is not read from */
+  if (++pi->pending >= MAX_PENDING_PER_PEER && !pi->paused) {
+    pi->paused = true;
+    sp_peer_pause(pi->p, true);
+  }
+  uv_queue_work(&n->loop, &ad->work, admit_verify, admit_after);
+}
+
+/* =========================================================== routing */
+
+static void on_message(void *ctx, struct sp_peer *p, const uint8_t *msg, size_t len)
+{
+  struct node *n = ctx;
+  struct peer_info *pi = sp_peer_user(p);
+  struct sp_msg *m = malloc(sizeof(*m));
+  if (m == NULL || pi == NULL) {
+    free(m);
+    return;
+  }
+  int rc = sp_msg_decode(msg, len, m);
+  if (rc) {
+    char why[96];
+    snprintf(why, sizeof(why), "undecodable message: %s", sp_strerror(rc));
+    sp_peer_close(p, why);
+    free(m);
+    return;
+  }
+  uint32_t role = sp_peer_role(p);
+  bool node_peer = role == SP_ROLE_VALIDATOR || role == SP_ROLE_OBSERVER;
+  switch (m->type) {
+  case SP_MSG_PROPOSAL:
+  case SP_MSG_VOTE:
+    if (role == SP_ROLE_VALIDATOR)
+      on_cons_message(n, m);
+    break;
+  case SP_MSG_SUBMIT: on_submit(n, pi, m); break;
+  case SP_MSG_TX_STATUS: on_tx_status(n, pi, m); break;
+  case SP_MSG_BALANCE_Q: on_balance_q(n, pi, m); break;
+  case SP_MSG_HISTORY_Q: on_history_q(n, pi, m); break;
+  case SP_MSG_PROOF_Q: on_proof_q(n, pi, m); break;
+  case SP_MSG_STATUS_Q: on_status_q(n, pi, m); break;
+  case SP_MSG_STATUS_A:
+    if (node_peer) {
+      pi->height = m->u.status.height;
+      if (m->u.status.height > tip_height(n))
+        request_blocks(n, pi, tip_height(n) + 1);
+    }
+    break;
+  case SP_MSG_BLOCKS_Q:
+    if (node_peer)
+      on_blocks_q(n, pi, m);
+    else
+      send_error(pi, m->req_id, SP_NERR_NOT_ALLOWED, "block sync is for nodes");
+    break;
+  case SP_MSG_BLOCKS_A:
+    if (node_peer)
+      on_blocks_a(n, pi, m);
+    break;
+  case SP_MSG_ERROR:
+    LOG_W(0, sp_peer_pk(p), "peer reports error %u: %.*s", m->u.error.code,
+          (int)m->u.error.message.len, m->u.error.message.p);
+    break;
+  default:
+    send_error(pi, m->req_id, SP_NERR_BAD_REQUEST, "unexpected message type");
+  }
+  sp_msg_clear(m);
+  free(m);
+}
+
+static bool is_validator_key(struct node *n, const uint8_t pk[SP_PK_LEN])
+{
+  for (uint32_t i = 0; i < n->g->n_validators; i++)
+    if (!memcmp(n->g->validators[i].pk, pk, SP_PK_LEN))
+      return true;
+  return false;
+}
+
+static bool is_observer_key(struct node *n, const uint8_t pk[SP_PK_LEN])
+{
+  for (size_t i = 0; i < n->cfg.n_observers; i++)
+    if (!memcmp(n->cfg.observers[i], pk, SP_PK_LEN))
+      return true;
+  return false;
+}
+
+static int on_open(void *ctx, struct sp_peer *p)
+{
+  struct node *n = ctx;
+  const uint8_t *pk = sp_peer_pk(p);
+  uint32_t role = sp_peer_role(p);
+  /* a node accepts as peers only genesis validators and the observers it
+   * serves; wallets may be anybody (their reads are authorised per key) */
+  if (role == SP_ROLE_VALIDATOR && !is_validator_key(n, pk)) {
+    LOG_W(0, pk, "refused: claims to be a validator but is not in genesis");
+    return 1;
+  }
+  if (role == SP_ROLE_OBSERVER && !sp_peer_outbound(p) && !is_observer_key(n, pk)) {
+    LOG_W(0, pk, "refused: not an observer this node serves");
+    return 1;
+  }
+  struct peer_info *pi = calloc(1, sizeof(*pi));
+  if (pi == NULL)
+    return 1;
+  if (n->n_peers == n->cap_peers) {
+    size_t cap = n->cap_peers ? 2 * n->cap_peers : 16;
+    struct peer_info **v = realloc(n->peers, cap * sizeof(*v));
+    if (v == NULL) {
+      free(pi);
+      return 1;
+    }
+    n->peers = v;
+    n->cap_peers = cap;
+  }
+  pi->p = p;
+  pi->id = ++n->next_peer_id;
+  pi->privileged = role != SP_ROLE_WALLET || is_privileged_key(n, pk);
+  n->peers[n->n_peers++] = pi;
+  sp_peer_set_user(p, pi);
+  LOG_I(0, pk, "connected (%s, %s)",
+        role == SP_ROLE_VALIDATOR ? "validator" : role == SP_ROLE_OBSERVER ? "observer" : "wallet",
+        sp_peer_addr(p));
+  if (role != SP_ROLE_WALLET) {
+    struct sp_msg m = {.type = SP_MSG_STATUS_Q};
+    send_msg(pi, &m);
+  }
+  return 0;
+}
+
+static void on_close(void *ctx, struct sp_peer *p, const char *reason)
+{
+  struct node *n = ctx;
+  LOG_I(0, sp_peer_pk(p), "disconnected: %s", reason);
+  uint64_t id = 0;
+  for (size_t i = 0; i < n->n_peers; i++) {
+    if (n->peers[i]->p == p) {
+      id = n->peers[i]->id;
+      free(n->peers[i]);
+      n->peers[i] = n->peers[--n->n_peers];
+      break;
+    }
+  }
+  /* forget its pending answers; admissions in flight see it gone */
+  struct waiter **pw = &n->waiters;
+  while (*pw) {
+    if ((*pw)->peer == id) {
+      struct waiter *w = *pw;
+      *pw = w->next;
+      free(w);
+    } else {
+      pw = &(*pw)->next;
+    }
+  }
+}
+
+/* ========================================================= lifecycle */
+
+static void on_net_closed(void *arg)
+{
+  (void)arg;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+static void node_stop(struct node *n, int code)
+{
+  if (n->stopping)
+    return;
+  n->stopping = true;
+  n->exit_code = code;
+  LOG_I(0, NULL, "stopping");
+  for (struct ctimer *t = n->timers, *next; t; t = next) {
+    next = t->next;
+    uv_close((uv_handle_t *)&t->t, timer_closed);
+  }
+  n->timers = NULL;
+  uv_close((uv_handle_t *)&n->status_timer, NULL);
+  uv_close((uv_handle_t *)&n->next_timer, NULL);
+  uv_close((uv_handle_t *)&n->sigint, NULL);
+  uv_close((uv_handle_t *)&n->sigterm, NULL);
+  if (n->net)
+    sp_net_close(n->net, on_net_closed, n);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+  struct node *n = s->data;
+  LOG_I(0, NULL, "signal %d", signum);
+  node_stop(n, 0);
+}
+
+static int load_genesis_into_ledger(struct node *n, char *err, size_t cap)
+{
+  char path[PATH_MAX + 16];
+  snprintf(path, sizeof(path), "%s/data", n->home);
+  struct sp_ledger_opts o = {0};
+  int rc = sp_ledger_open(&n->l, path, &o);
+  if (rc) {
+    snprintf(err, cap, "cannot open the ledger in '%.200s': %s (run: stadjerd init --home "
+                       "%.200s --genesis FILE)",
+             path, sp_ledger_strerror(rc), n->home);
+    return -1;
+  }
+  n->g = sp_ledger_genesis(n->l);
+  n->chain_id = sp_ledger_chain_id(n->l);
+  return 0;
+}
+
+static void dial_validators(struct node *n)
+{
+  for (uint32_t i = 0; i < n->g->n_validators; i++) {
+    const struct sp_validator *v = &n->g->validators[i];
+    if ((int)i == n->self)
+      continue;
+    /* each validator pair has one dialer: the smaller key dials */
+    if (n->self >= 0 && memcmp(n->pk, v->pk, SP_PK_LEN) > 0)
+      continue;
+    char addr[SP_MAX_ADDR + 1], host[SP_MAX_ADDR + 1];
+    int port;
+    memcpy(addr, v->addr.p, v->addr.len);
+    addr[v->addr.len] = 0;
+    if (sp_split_hostport(addr, host, sizeof(host), &port) != 0) {
+      LOG_W(0, v->pk, "genesis address '%s' is not HOST:PORT", addr);
+      continue;
+    }
+    sp_net_dial(n->net, host, port, v->pk);
+  }
+}
+
+int sp_node_run(const char *home, const struct sp_home_config *cfg)
+{
+  struct node *n = calloc(1, sizeof(*n));
+  char err[512];
+  int code = 1;
+  if (n == NULL)
+    return 1;
+  n->lock_fd = -1;
+  n->cfg = *cfg;
+  snprintf(n->home, sizeof(n->home), "%s", home);
+  snprintf(n->wal, sizeof(n->wal), "%s/consensus.wal", home);
+  if (sp_crypto_init() != 0) {
+    fprintf(stderr, "stadjerd: libsodium cannot start\n");
+    goto out;
+  }
+  if ((n->lock_fd = sp_home_lock(home, err, sizeof(err))) < 0 ||
+      sp_home_key(home, n->pk, n->sk, err, sizeof(err)) != 0 ||
+      load_genesis_into_ledger(n, err, sizeof(err)) != 0) {
+    fprintf(stderr, "stadjerd: %s\n", err);
+    goto out;
+  }
+  n->self = -1;
+  for (uint32_t i = 0; i < n->g->n_validators; i++)
+    if (!memcmp(n->g->validators[i].pk, n->pk, SP_PK_LEN))
+      n->self = (int)i;
+  mp_init(&n->mp, 20000, 4096, 256u * 1024 * 1024);
+  uv_loop_init(&n->loop);
+  uv_signal_init(&n->loop, &n->sigint);
+  uv_signal_init(&n->loop, &n->sigterm);
+  uv_timer_init(&n->loop, &n->status_timer);
+  uv_timer_init(&n->loop, &n->next_timer);
+  n->sigint.data = n->sigterm.data = n->status_timer.data = n->next_timer.data = n;
+  n->empty_ms = cfg->empty_block_ms >= 0 ? (uint32_t)cfg->empty_block_ms : 5000;
+
+  struct sp_cons_app app = {n, app_propose, app_valid, block_id};
+  if (sp_cons_new(&n->cons, n->g, n->chain_id, n->self, n->self >= 0 ? n->sk : NULL, &app,
+                  NULL) != 0) {
+    fprintf(stderr, "stadjerd: cannot create the consensus core\n");
+    goto out_loop;
+  }
+  uint8_t *snap;
+  size_t snap_len;
+  if (n->self >= 0 && sp_read_file(n->wal, 4 * (size_t)SP_MAX_BLOCK_BYTES, &snap, &snap_len) == 0) {
+    sp_cons_restore(n->cons, snap, snap_len);
+    free(snap);
+  }
+
+  struct sp_net_config nc = {
+      .loop = &n->loop, .chain_id = n->chain_id, .pk = n->pk, .sk = n->sk,
+      .role = n->self >= 0 ? SP_ROLE_VALIDATOR : SP_ROLE_OBSERVER, .agent = AGENT,
+      .max_msg = SP_MAX_FRAME, .max_out_queue = OUT_QUEUE,
+      .cb = {.ctx = n, .on_open = on_open, .on_message = on_message, .on_close = on_close}};
+  if (sp_net_new(&n->net, &nc) != 0) {
+    fprintf(stderr, "stadjerd: cannot start the transport\n");
+    goto out_loop;
+  }
+  if (cfg->has_listen) {
+    int bound = 0;
+    int rc = sp_net_listen(n->net, cfg->listen_host, cfg->listen_port, &bound);
+    if (rc) {
+      fprintf(stderr, "stadjerd: cannot listen on %s:%d: %s\n", cfg->listen_host,
+              cfg->listen_port, sp_strerror(rc));
+      goto out_loop;
+    }
+    printf("listening on %s:%d\n", cfg->listen_host, bound);
+    fflush(stdout);
+  }
+  uv_signal_start(&n->sigint, on_signal, SIGINT);
+  uv_signal_start(&n->sigterm, on_signal, SIGTERM);
+  uv_timer_start(&n->status_timer, on_status_timer, STATUS_EVERY_MS, STATUS_EVERY_MS);
+
+  char hex[2 * SP_PK_LEN + 1];
+  sp_key_hex(n->pk, hex);
+  LOG_I(tip_height(n), NULL, "stadjerd %s started as %s %s", SP_VERSION_STRING,
+        n->self >= 0 ? "validator" : "observer", hex);
+  dial_validators(n);
+  cons_start_next(n);
+  uv_run(&n->loop, UV_RUN_DEFAULT);
+  code = n->exit_code;
+out_loop:
+  if (!n->stopping) {
+    node_stop(n, code);
+    uv_run(&n->loop, UV_RUN_DEFAULT);
+  }
+  uv_walk(&n->loop, close_walk, NULL);
+  uv_run(&n->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&n->loop);
+out:
+  sp_cons_free(n->cons);
+  mp_free(&n->mp);
+  while (n->waiters) {
+    struct waiter *w = n->waiters;
+    n->waiters = w->next;
+    free(w);
+  }
+  for (size_t i = 0; i < n->n_peers; i++)
+    free(n->peers[i]);
+  free(n->peers);
+  sp_ledger_close(n->l);
+  if (n->lock_fd >= 0)
+    close(n->lock_fd);
+  sodium_memzero(n->sk, sizeof(n->sk));
+  free(n);
+  return code;
+}

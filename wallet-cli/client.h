@@ -1,0 +1,31 @@
+/* A blocking client of a stadjerd node: one TCP connection carrying the
+ * secure channel, requests answered in order. Used by the wallet CLI and
+ * by the integration tests. */
+#ifndef SP_CLIENT_H
+#define SP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sp/msg.h"
+
+struct sp_client;
+
+/* Connect and authenticate as a wallet. 0, or -1 with a reason in err
+ * ("connection refused", "authentication failed: ..."). */
+int sp_client_connect(struct sp_client **out, const char *host, int port,
+                      const uint8_t chain_id[SP_HASH_LEN], const uint8_t pk[SP_PK_LEN],
+                      const uint8_t sk[SP_SK_LEN], int timeout_ms, char *err, size_t errcap);
+void sp_client_close(struct sp_client *c); /* accepts NULL */
+
+/* Send req (its req_id is set here) and wait up to timeout_ms for the answer
+ * with the same request id; other messages are skipped. The answer's views
+ * point into the client and stay valid until the next request or close;
+ * release it with sp_msg_clear. 0, or -1 with a reason in err. */
+int sp_client_call(struct sp_client *c, struct sp_msg *req, struct sp_msg *resp,
+                   int timeout_ms, char *err, size_t errcap);
+
+/* Send raw bytes on the secure channel (tests: malformed messages). */
+int sp_client_send_raw(struct sp_client *c, const uint8_t *p, size_t n);
+
+#endif
