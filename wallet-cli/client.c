@@ -208,6 +208,43 @@ int sp_client_send_raw(struct sp_client *c, const uint8_t *p, size_t n)
   return rc;
 }
 
+int sp_client_send(struct sp_client *c, struct sp_msg *req, uint32_t *req_id)
+{
+  req->req_id = ++c->next_req;
+  struct sp_buf b;
+  sp_buf_init(&b, SP_MAX_FRAME);
+  int rc = sp_msg_encode(req, &b) || sp_client_send_raw(c, b.data, b.len) ? -1 : 0;
+  sp_buf_free(&b);
+  if (rc == 0 && req_id)
+    *req_id = req->req_id;
+  return rc;
+}
+
+int sp_client_recv(struct sp_client *c, struct sp_msg *resp, int timeout_ms, char *err,
+                   size_t errcap)
+{
+  memset(resp, 0, sizeof(*resp));
+  const uint8_t *m;
+  size_t n;
+  int rc = next_message(c, mono_ms() + timeout_ms, &m, &n, err, errcap);
+  if (rc <= 0) {
+    if (rc == 0)
+      snprintf(err, errcap, "no answer from the node within %d ms", timeout_ms);
+    return -1;
+  }
+  free(c->last);
+  if ((c->last = malloc(n)) == NULL) {
+    snprintf(err, errcap, "out of memory");
+    return -1;
+  }
+  memcpy(c->last, m, n);
+  if (sp_msg_decode(c->last, n, resp) != SP_OK) {
+    snprintf(err, errcap, "the node sent an undecodable message");
+    return -1;
+  }
+  return 0;
+}
+
 int sp_client_call(struct sp_client *c, struct sp_msg *req, struct sp_msg *resp,
                    int timeout_ms, char *err, size_t errcap)
 {

@@ -25,6 +25,13 @@ void sp_client_close(struct sp_client *c); /* accepts NULL */
 int sp_client_call(struct sp_client *c, struct sp_msg *req, struct sp_msg *resp,
                    int timeout_ms, char *err, size_t errcap);
 
+/* Pipelining: send a request now (its req_id is set and returned), read
+ * answers later with sp_client_recv, which returns the next message of
+ * any request id (views valid until the next call). */
+int sp_client_send(struct sp_client *c, struct sp_msg *req, uint32_t *req_id);
+int sp_client_recv(struct sp_client *c, struct sp_msg *resp, int timeout_ms, char *err,
+                   size_t errcap);
+
 /* Send raw bytes on the secure channel (tests: malformed messages). */
 int sp_client_send_raw(struct sp_client *c, const uint8_t *p, size_t n);
 

@@ -269,18 +269,20 @@ static int parse_addr(const char *host, int port, struct sockaddr_storage *ss)
 
 static void format_addr(const struct sockaddr *sa, char *out, size_t cap)
 {
+  /* Copied so the family-specific views are properly aligned. */
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof(ss));
   char ip[48] = "?";
-  int port = 0;
   if (sa->sa_family == AF_INET) {
-    const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+    memcpy(&ss, sa, sizeof(struct sockaddr_in));
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
     uv_ip4_name(a, ip, sizeof(ip));
-    port = ntohs(a->sin_port);
-    snprintf(out, cap, "%s:%d", ip, port);
+    snprintf(out, cap, "%s:%d", ip, ntohs(a->sin_port));
   } else if (sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+    memcpy(&ss, sa, sizeof(struct sockaddr_in6));
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
     uv_ip6_name(a, ip, sizeof(ip));
-    port = ntohs(a->sin6_port);
-    snprintf(out, cap, "[%s]:%d", ip, port);
+    snprintf(out, cap, "[%s]:%d", ip, ntohs(a->sin6_port));
   } else {
     snprintf(out, cap, "?");
   }

@@ -80,6 +80,7 @@ struct node {
   uv_timer_t next_timer;
   uint32_t empty_ms;
   uint64_t next_peer_id;
+  struct admission *adm_head, *adm_tail; /* in arrival order */
 };
 
 static uint64_t now_ms(void)
@@ -822,6 +823,91 @@ static void on_status_q(struct node *n, struct peer_info *pi, const struct sp_ms
   send_msg(pi, &r);
 }
 
+/* Fund figures are public: anybody may see what a fund holds and allows. */
+struct funds_collect {
+  struct node *n;
+  struct sp_fund_info *info; /* owned strings for the views in rows */
+  struct sp_fund_row *rows;
+  uint32_t count, cap;
+  const char *only;
+};
+
+static int spend_row(const char *cat, uint64_t cents, void *arg)
+{
+  struct sp_fund_row *row = arg;
+  if (row->n_spending == SP_MAX_CATEGORIES)
+    return 1;
+  /* cat points into a buffer that dies after the call: keep it in the row */
+  char *copy = strdup(cat);
+  if (copy == NULL)
+    return 1;
+  row->spending[row->n_spending].category = sp_str_c(copy);
+  row->spending[row->n_spending++].cents = cents;
+  return 0;
+}
+
+static int fund_row(const struct sp_fund_info *f, void *arg)
+{
+  struct funds_collect *fc = arg;
+  if (fc->only && strcmp(fc->only, f->id))
+    return 0;
+  if (fc->count == fc->cap)
+    return 1;
+  struct sp_fund_info *keep = &fc->info[fc->count];
+  struct sp_fund_row *row = &fc->rows[fc->count++];
+  *keep = *f;
+  row->id = sp_str_c(keep->id);
+  row->name = sp_str_c(keep->name);
+  row->categories.n = keep->n_categories;
+  for (uint32_t i = 0; i < keep->n_categories; i++)
+    row->categories.v[i] = sp_str_c(keep->categories[i]);
+  row->valid_from_ms = f->valid_from_ms;
+  row->valid_until_ms = f->valid_until_ms;
+  row->max_payment = f->max_payment;
+  row->closed = f->closed;
+  row->deposited = f->deposited;
+  row->unissued = f->unissued;
+  row->passes = f->passes;
+  row->receivable = f->receivable;
+  row->claimed = f->claimed;
+  row->settled = f->settled;
+  row->returned = f->returned;
+  row->issued = f->issued;
+  row->spent = f->spent;
+  row->refunded = f->refunded;
+  sp_ledger_fund_spending(fc->n->l, f->id, spend_row, row);
+  return 0;
+}
+
+static void on_funds_q(struct node *n, struct peer_info *pi, const struct sp_msg *m)
+{
+  char only[SP_MAX_ID + 1];
+  struct funds_collect fc = {.n = n, .cap = SP_MAX_FUNDS};
+  if (m->u.funds_q.fund.len) {
+    snprintf(only, sizeof(only), "%.*s", (int)m->u.funds_q.fund.len, m->u.funds_q.fund.p);
+    fc.only = only;
+  }
+  fc.info = calloc(SP_MAX_FUNDS, sizeof(*fc.info));
+  fc.rows = calloc(SP_MAX_FUNDS, sizeof(*fc.rows));
+  if (fc.info && fc.rows) {
+    int rc = sp_ledger_funds(n->l, fund_row, &fc);
+    struct sp_msg r = {.type = SP_MSG_FUNDS_A, .req_id = m->req_id};
+    r.u.funds.n = fc.count;
+    r.u.funds.rows = fc.rows;
+    if (rc)
+      send_error(pi, m->req_id, SP_NERR_INTERNAL, sp_ledger_strerror(rc));
+    else
+      send_msg(pi, &r);
+  } else {
+    send_error(pi, m->req_id, SP_NERR_INTERNAL, "out of memory");
+  }
+  for (uint32_t i = 0; i < fc.count; i++)
+    for (uint32_t k = 0; k < fc.rows[i].n_spending; k++)
+      free((char *)fc.rows[i].spending[k].category.p);
+  free(fc.info);
+  free(fc.rows);
+}
+
 /* ----------------------------------------------------------- admission */
 
 struct admission {
@@ -832,6 +918,9 @@ struct admission {
   bool reply;
   struct mp_entry *e;
   bool sig_ok;
+  bool done;
+  int status;
+  struct admission *next_in_order;
 };
 
 static void admit_verify(uv_work_t *w)
@@ -864,9 +953,28 @@ static void gossip_submit(struct node *n, struct sp_peer *except, const struct m
   sp_buf_free(&b);
 }
 
+/* Signatures are checked in parallel, but admissions finish in the order
+ * the transactions arrived: a sender's seq 5 must not be judged before its
+ * seq 4 (pipelined submissions). */
+static void admit_finish(struct admission *ad, int status);
+
 static void admit_after(uv_work_t *w, int status)
 {
   struct admission *ad = w->data;
+  struct node *n = ad->n;
+  ad->done = true;
+  ad->status = status;
+  while (n->adm_head && n->adm_head->done) {
+    struct admission *head = n->adm_head;
+    n->adm_head = head->next_in_order;
+    if (n->adm_head == NULL)
+      n->adm_tail = NULL;
+    admit_finish(head, head->status);
+  }
+}
+
+static void admit_finish(struct admission *ad, int status)
+{
   struct node *n = ad->n;
   struct mp_entry *e = ad->e;
   struct peer_info *pi = peer_by_id(n, ad->from);
@@ -986,6 +1094,11 @@ static void on_submit(struct node *n, struct peer_info *pi, const struct sp_msg 
     pi->paused = true;
     sp_peer_pause(pi->p, true);
   }
+  if (n->adm_tail)
+    n->adm_tail->next_in_order = ad;
+  else
+    n->adm_head = ad;
+  n->adm_tail = ad;
   uv_queue_work(&n->loop, &ad->work, admit_verify, admit_after);
 }
 
@@ -1030,11 +1143,13 @@ static void on_message(void *ctx, struct sp_peer *p, const uint8_t *msg, size_t 
     }
     break;
   case SP_MSG_BLOCKS_Q:
-    if (node_peer)
+    /* nodes sync; the authority and auditors replay the chain themselves */
+    if (node_peer || pi->privileged)
       on_blocks_q(n, pi, m);
     else
-      send_error(pi, m->req_id, SP_NERR_NOT_ALLOWED, "block sync is for nodes");
+      send_error(pi, m->req_id, SP_NERR_NOT_ALLOWED, "block sync is for nodes and auditors");
     break;
+  case SP_MSG_FUNDS_Q: on_funds_q(n, pi, m); break;
   case SP_MSG_BLOCKS_A:
     if (node_peer)
       on_blocks_a(n, pi, m);

@@ -15,6 +15,7 @@ static const char *const type_names[] = {
     [SP_MSG_STATUS_Q] = "status-q",   [SP_MSG_STATUS_A] = "status-a",
     [SP_MSG_BLOCKS_Q] = "blocks-q",   [SP_MSG_BLOCKS_A] = "blocks-a",
     [SP_MSG_PROPOSAL] = "proposal",   [SP_MSG_VOTE] = "vote",
+    [SP_MSG_FUNDS_Q] = "funds-q",     [SP_MSG_FUNDS_A] = "funds-a",
 };
 
 /* Fields after [version, type, req_id]. */
@@ -25,6 +26,7 @@ static const uint8_t type_fields[] = {
     [SP_MSG_HISTORY_A] = 2, [SP_MSG_PROOF_Q] = 1,   [SP_MSG_PROOF_A] = 6,
     [SP_MSG_STATUS_Q] = 0,  [SP_MSG_STATUS_A] = 8,  [SP_MSG_BLOCKS_Q] = 2,
     [SP_MSG_BLOCKS_A] = 1,  [SP_MSG_PROPOSAL] = 2,  [SP_MSG_VOTE] = 1,
+    [SP_MSG_FUNDS_Q] = 1,   [SP_MSG_FUNDS_A] = 1,
 };
 
 const char *sp_msg_type_name(uint32_t type)
@@ -78,9 +80,12 @@ static int cert_matches(const struct sp_cert *c, const struct sp_header *h)
 
 /* Least bytes one element of a list can take, to refuse a count before the
  * allocation it would cause: a history row holds a tx (> 64 bytes), a block
- * entry a header and a certificate (> 190 bytes together). */
+ * entry a header and a certificate (> 190 bytes together), a fund row at
+ * least 25 bytes (array16 header 3, id 2, name 2, one category 3, 14
+ * integers of 1 byte, an empty spending list 1). */
 #define HISTORY_ROW_MIN 64
 #define BLOCK_ENTRY_MIN 190
+#define FUND_ROW_MIN 25
 
 static int alloc_rows(struct sp_rd *r, uint32_t n, size_t min_bytes, size_t elem,
                       void **out)
@@ -101,6 +106,87 @@ static int proposal_matches(const struct sp_msg_proposal *pm)
       memcmp(pm->proposal.block, hash, SP_HASH_LEN) != 0)
     return SP_E_MISMATCH;
   return SP_OK;
+}
+
+/* A fund filter: "" for all funds, else a fund id (identifier rule). */
+static int r_fund_filter(struct sp_rd *r, struct sp_str *s)
+{
+  TRY(sp_rd_str(r, s, SP_MAX_ID));
+  return s->len == 0 || sp_ident_valid(s->p, s->len) ? SP_OK : SP_E_CHARSET;
+}
+
+static void w_fund_filter(struct sp_buf *b, struct sp_str s)
+{
+  if (s.len == 0)
+    sp_wr_str(b, "", 0);
+  else
+    w_ident(b, s);
+}
+
+/* [id, name, categories, valid_from_ms, valid_until_ms, max_payment, closed,
+ *  deposited, unissued, passes, receivable, claimed, settled, returned,
+ *  issued, spent, refunded, spending] */
+static int r_fund_row(struct sp_rd *r, struct sp_fund_row *f)
+{
+  uint32_t closed;
+  TRY(sp_rd_array_exact(r, 18));
+  TRY(sp_rd_ident(r, &f->id));
+  TRY(r_text_req(r, &f->name, SP_MAX_NAME));
+  TRY(r_catlist(r, &f->categories));
+  TRY(sp_rd_uint(r, &f->valid_from_ms));
+  TRY(sp_rd_uint(r, &f->valid_until_ms));
+  TRY(r_amount(r, &f->max_payment));
+  TRY(r_enum(r, &closed, 0, 1));
+  f->closed = closed == 1;
+  TRY(r_amount(r, &f->deposited));
+  TRY(r_amount(r, &f->unissued));
+  TRY(r_amount(r, &f->passes));
+  TRY(r_amount(r, &f->receivable));
+  TRY(r_amount(r, &f->claimed));
+  TRY(r_amount(r, &f->settled));
+  TRY(r_amount(r, &f->returned));
+  TRY(sp_rd_uint(r, &f->issued));
+  TRY(sp_rd_uint(r, &f->spent));
+  TRY(sp_rd_uint(r, &f->refunded));
+  TRY(sp_rd_array_max(r, &f->n_spending, SP_MAX_CATEGORIES, 0));
+  for (uint32_t i = 0; i < f->n_spending; i++) {
+    TRY(sp_rd_array_exact(r, 2));
+    TRY(sp_rd_ident(r, &f->spending[i].category));
+    TRY(sp_rd_uint(r, &f->spending[i].cents));
+    if (i > 0 && sp_str_cmp(f->spending[i - 1].category, f->spending[i].category) >= 0)
+      return SP_E_ORDER;
+  }
+  return SP_OK;
+}
+
+static void w_fund_row(struct sp_buf *b, const struct sp_fund_row *f)
+{
+  sp_wr_array(b, 18);
+  w_ident(b, f->id);
+  w_text_req(b, f->name, SP_MAX_NAME);
+  w_catlist(b, &f->categories);
+  sp_wr_uint(b, f->valid_from_ms);
+  sp_wr_uint(b, f->valid_until_ms);
+  w_amount(b, f->max_payment);
+  sp_wr_uint(b, f->closed ? 1 : 0);
+  w_amount(b, f->deposited);
+  w_amount(b, f->unissued);
+  w_amount(b, f->passes);
+  w_amount(b, f->receivable);
+  w_amount(b, f->claimed);
+  w_amount(b, f->settled);
+  w_amount(b, f->returned);
+  sp_wr_uint(b, f->issued);
+  sp_wr_uint(b, f->spent);
+  sp_wr_uint(b, f->refunded);
+  w_list(b, f->n_spending, SP_MAX_CATEGORIES, 0);
+  for (uint32_t i = 0; i < f->n_spending && i < SP_MAX_CATEGORIES; i++) {
+    if (i > 0 && sp_str_cmp(f->spending[i - 1].category, f->spending[i].category) >= 0)
+      fail(b, SP_E_ORDER);
+    sp_wr_array(b, 2);
+    w_ident(b, f->spending[i].category);
+    sp_wr_uint(b, f->spending[i].cents);
+  }
 }
 
 /* --------------------------------------------------------------- decode */
@@ -225,6 +311,21 @@ static int r_fields(struct sp_rd *r, struct sp_msg *m)
     return proposal_matches(&m->u.proposal);
   case SP_MSG_VOTE:
     return sp__vote_read(r, &m->u.vote);
+  case SP_MSG_FUNDS_Q:
+    return r_fund_filter(r, &m->u.funds_q.fund);
+  case SP_MSG_FUNDS_A: {
+    struct sp_msg_funds *fu = &m->u.funds;
+    uint32_t n;
+    TRY(sp_rd_array_max(r, &n, SP_MAX_FUNDS, 0));
+    TRY(alloc_rows(r, n, FUND_ROW_MIN, sizeof(*fu->rows), (void **)&fu->rows));
+    for (uint32_t i = 0; i < n; i++) {
+      fu->n = i + 1;
+      TRY(r_fund_row(r, &fu->rows[i]));
+      if (i > 0 && sp_str_cmp(fu->rows[i - 1].id, fu->rows[i].id) >= 0)
+        return SP_E_ORDER;
+    }
+    return SP_OK;
+  }
   default:
     return SP_E_KIND;
   }
@@ -390,6 +491,19 @@ static void w_fields(struct sp_buf *b, const struct sp_msg *m)
   case SP_MSG_VOTE:
     sp__vote_write(b, &m->u.vote);
     break;
+  case SP_MSG_FUNDS_Q:
+    w_fund_filter(b, m->u.funds_q.fund);
+    break;
+  case SP_MSG_FUNDS_A: {
+    const struct sp_msg_funds *fu = &m->u.funds;
+    w_list(b, fu->n, SP_MAX_FUNDS, 0);
+    for (uint32_t i = 0; i < fu->n && i < SP_MAX_FUNDS && !b->err; i++) {
+      w_fund_row(b, &fu->rows[i]);
+      if (i > 0 && sp_str_cmp(fu->rows[i - 1].id, fu->rows[i].id) >= 0)
+        fail(b, SP_E_ORDER);
+    }
+    break;
+  }
   default:
     fail(b, SP_E_KIND);
   }
@@ -439,6 +553,9 @@ void sp_msg_clear(struct sp_msg *m)
     break;
   case SP_MSG_PROPOSAL:
     sp_block_clear(&m->u.proposal.block);
+    break;
+  case SP_MSG_FUNDS_A:
+    free(m->u.funds.rows);
     break;
   default:
     break;

@@ -6,30 +6,6 @@
 #include "sp/crypto.h"
 #include "wire.h"
 
-/* ================================================================ lists */
-
-/* Category lists are sets: canonical form is sorted, no duplicates. */
-static int r_catlist(struct sp_rd *r, struct sp_catlist *c)
-{
-  TRY(sp_rd_array_max(r, &c->n, SP_MAX_CATEGORIES, 1));
-  for (uint32_t i = 0; i < c->n; i++) {
-    TRY(sp_rd_ident(r, &c->v[i]));
-    if (i > 0 && sp_str_cmp(c->v[i - 1], c->v[i]) >= 0)
-      return SP_E_ORDER;
-  }
-  return SP_OK;
-}
-
-static void w_catlist(struct sp_buf *b, const struct sp_catlist *c)
-{
-  w_list(b, c->n, SP_MAX_CATEGORIES, 1);
-  for (uint32_t i = 0; i < c->n && i < SP_MAX_CATEGORIES; i++) {
-    if (i > 0 && sp_str_cmp(c->v[i - 1], c->v[i]) >= 0)
-      fail(b, SP_E_ORDER);
-    w_ident(b, c->v[i]);
-  }
-}
-
 /* ============================================================== genesis */
 
 static int r_genesis(struct sp_rd *r, struct sp_genesis *g)

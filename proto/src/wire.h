@@ -6,6 +6,7 @@
 #include "sp/error.h"
 #include "sp/limits.h"
 #include "sp/money.h"
+#include "sp/objects.h"
 
 #define TRY(expr)                                                                         \
   do {                                                                                    \
@@ -90,6 +91,28 @@ static inline int r_u32(struct sp_rd *r, uint32_t *v)
   TRY(sp_rd_uint_max(r, &x, UINT32_MAX));
   *v = (uint32_t)x;
   return SP_OK;
+}
+
+/* Category lists are sets: canonical form is sorted, no duplicates. */
+static inline int r_catlist(struct sp_rd *r, struct sp_catlist *c)
+{
+  TRY(sp_rd_array_max(r, &c->n, SP_MAX_CATEGORIES, 1));
+  for (uint32_t i = 0; i < c->n; i++) {
+    TRY(sp_rd_ident(r, &c->v[i]));
+    if (i > 0 && sp_str_cmp(c->v[i - 1], c->v[i]) >= 0)
+      return SP_E_ORDER;
+  }
+  return SP_OK;
+}
+
+static inline void w_catlist(struct sp_buf *b, const struct sp_catlist *c)
+{
+  w_list(b, c->n, SP_MAX_CATEGORIES, 1);
+  for (uint32_t i = 0; i < c->n && i < SP_MAX_CATEGORIES; i++) {
+    if (i > 0 && sp_str_cmp(c->v[i - 1], c->v[i]) >= 0)
+      fail(b, SP_E_ORDER);
+    w_ident(b, c->v[i]);
+  }
 }
 
 static inline int r_version(struct sp_rd *r)

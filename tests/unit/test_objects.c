@@ -123,6 +123,7 @@ static struct key keys[K__N] = {
 
 /* Fixed times (ms since the Unix epoch, UTC). */
 #define T_GENESIS UINT64_C(1735689600000)    /* 2025-01-01T00:00:00Z */
+#define T_YEAR_2024 UINT64_C(1704067200000)  /* 2024-01-01T00:00:00Z */
 #define T_FUND_UNTIL UINT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 #define T_BLOCK1 UINT64_C(1735693200000)     /* 2025-01-01T01:00:00Z */
 #define T_BLOCK2 UINT64_C(1735693205000)     /* 2025-01-01T01:00:05Z */
@@ -152,6 +153,7 @@ static struct fixture {
   uint8_t eph_a[SP_KX_LEN], eph_b[SP_KX_LEN];
   struct sp_history_row hist[2];
   struct sp_block_entry entries[2];
+  struct sp_fund_row funds[3]; /* a funds answer, sorted by id */
 } F;
 
 /* Names of known 32-byte values, for the vector comments. */
@@ -602,6 +604,68 @@ static void fixture_init(void)
   F.entries[0].cert = F.cert[1];
   F.entries[1].block = F.block[2];
   F.entries[1].cert = F.cert[2];
+
+  /* three funds; in each, deposited = unissued + passes + receivable +
+   * claimed + settled + returned, and the spending per category (gross,
+   * like spent) adds up to spent */
+  struct sp_fund_row *fr = &F.funds[0];
+  fr->id = sp_str_c("cultuur-2025");
+  fr->name = sp_str_c("Cultuurfonds 2025");
+  catlist(&fr->categories, "cultuur", "onderwijs");
+  fr->valid_from_ms = T_GENESIS;
+  fr->valid_until_ms = T_FUND_UNTIL;
+  fr->max_payment = 0;
+  fr->closed = false;
+  fr->deposited = 2000000;
+  fr->unissued = 1500000;
+  fr->passes = 498750;
+  fr->receivable = 1250;
+  fr->issued = 500000;
+  fr->spent = 1250;
+  fr->refunded = 0;
+  fr->n_spending = 1;
+  fr->spending[0].category = sp_str_c("cultuur");
+  fr->spending[0].cents = 1250;
+
+  fr = &F.funds[1]; /* closed: the rest of the pass credit returned */
+  fr->id = sp_str_c("sport-2024");
+  fr->name = sp_str_c("Sportfonds 2024");
+  catlist(&fr->categories, "kleding", "sport");
+  fr->valid_from_ms = T_YEAR_2024;
+  fr->valid_until_ms = T_GENESIS;
+  fr->max_payment = 15000;
+  fr->closed = true;
+  fr->deposited = 4000000;
+  fr->unissued = 100000;
+  fr->settled = 3650000;
+  fr->returned = 250000;
+  fr->issued = 3900000;
+  fr->spent = 3700000;
+  fr->refunded = 50000;
+  fr->n_spending = 2;
+  fr->spending[0].category = sp_str_c("kleding");
+  fr->spending[0].cents = 1200000;
+  fr->spending[1].category = sp_str_c("sport");
+  fr->spending[1].cents = 2500000;
+
+  fr = &F.funds[2]; /* after blocks 1 and 2, the claim settled */
+  fr->id = sp_str_c("sport-2025");
+  fr->name = sp_str_c("Sportfonds 2025");
+  catlist(&fr->categories, "kleding", "sport");
+  fr->valid_from_ms = T_GENESIS;
+  fr->valid_until_ms = T_FUND_UNTIL;
+  fr->max_payment = 15000;
+  fr->closed = false;
+  fr->deposited = 5000000;
+  fr->unissued = 4970000;
+  fr->passes = 28500;
+  fr->settled = 1500;
+  fr->issued = 30000;
+  fr->spent = 2500;
+  fr->refunded = 1000;
+  fr->n_spending = 1;
+  fr->spending[0].category = sp_str_c("sport");
+  fr->spending[0].cents = 2500;
   ready = 1;
 }
 
@@ -722,6 +786,15 @@ static void make_msg(uint32_t type, struct sp_msg *m)
     break;
   case SP_MSG_VOTE:
     m->u.vote = F.prevote;
+    break;
+  case SP_MSG_FUNDS_Q:
+    m->req_id = 9;
+    m->u.funds_q.fund = sp_str_c("sport-2025");
+    break;
+  case SP_MSG_FUNDS_A:
+    m->req_id = 9;
+    m->u.funds.n = 3;
+    m->u.funds.rows = F.funds;
     break;
   default:
     fail();
@@ -1161,6 +1234,41 @@ static void d_msg(struct notes *n, const struct sp_msg *m)
   case SP_MSG_VOTE:
     d_vote(n, 1, &m->u.vote);
     break;
+  case SP_MSG_FUNDS_Q:
+    d_str(n, 1, "fund", m->u.funds_q.fund);
+    note(n, 2, "(\"\" would ask for all funds)");
+    break;
+  case SP_MSG_FUNDS_A:
+    note(n, 1, "funds: %u rows of 18 fields, sorted by id:", m->u.funds.n);
+    for (uint32_t i = 0; i < m->u.funds.n; i++) {
+      const struct sp_fund_row *f = &m->u.funds.rows[i];
+      d_str(n, 2, "id", f->id);
+      d_str(n, 3, "name", f->name);
+      d_catlist(n, 3, "categories", &f->categories);
+      d_time(n, 3, "valid_from", f->valid_from_ms);
+      d_time(n, 3, "valid_until", f->valid_until_ms);
+      if (f->max_payment)
+        d_amount(n, 3, "max_payment", f->max_payment);
+      else
+        note(n, 3, "max_payment: 0 (no maximum)");
+      note(n, 3, "closed: %u (%s)", f->closed ? 1u : 0u, f->closed ? "closed" : "open");
+      d_amount(n, 3, "deposited", f->deposited);
+      d_amount(n, 3, "unissued", f->unissued);
+      d_amount(n, 3, "passes", f->passes);
+      d_amount(n, 3, "receivable", f->receivable);
+      d_amount(n, 3, "claimed", f->claimed);
+      d_amount(n, 3, "settled", f->settled);
+      d_amount(n, 3, "returned", f->returned);
+      d_amount(n, 3, "issued (flow)", f->issued);
+      d_amount(n, 3, "spent (flow)", f->spent);
+      d_amount(n, 3, "refunded (flow)", f->refunded);
+      note(n, 3, "spending: %u [category, cents], sorted by category:", f->n_spending);
+      for (uint32_t j = 0; j < f->n_spending; j++) {
+        d_str(n, 4, "category", f->spending[j].category);
+        d_amount(n, 5, "spent", f->spending[j].cents);
+      }
+    }
+    break;
   default:
     fail();
   }
@@ -1388,6 +1496,32 @@ static void eq_proof(uint32_t wn, const uint8_t (*wp)[SP_HASH_LEN], uint32_t gn,
     assert_memory_equal(wp, gp, (size_t)wn * SP_HASH_LEN);
 }
 
+static void eq_fund_row(const struct sp_fund_row *w, const struct sp_fund_row *g)
+{
+  eq_str(w->id, g->id);
+  eq_str(w->name, g->name);
+  eq_catlist(&w->categories, &g->categories);
+  assert_int_equal(w->valid_from_ms, g->valid_from_ms);
+  assert_int_equal(w->valid_until_ms, g->valid_until_ms);
+  assert_int_equal(w->max_payment, g->max_payment);
+  assert_int_equal(w->closed, g->closed);
+  assert_int_equal(w->deposited, g->deposited);
+  assert_int_equal(w->unissued, g->unissued);
+  assert_int_equal(w->passes, g->passes);
+  assert_int_equal(w->receivable, g->receivable);
+  assert_int_equal(w->claimed, g->claimed);
+  assert_int_equal(w->settled, g->settled);
+  assert_int_equal(w->returned, g->returned);
+  assert_int_equal(w->issued, g->issued);
+  assert_int_equal(w->spent, g->spent);
+  assert_int_equal(w->refunded, g->refunded);
+  assert_int_equal(w->n_spending, g->n_spending);
+  for (uint32_t i = 0; i < w->n_spending; i++) {
+    eq_str(w->spending[i].category, g->spending[i].category);
+    assert_int_equal(w->spending[i].cents, g->spending[i].cents);
+  }
+}
+
 static void eq_msg(const struct sp_msg *w, const struct sp_msg *g)
 {
   assert_int_equal(w->type, g->type);
@@ -1491,6 +1625,14 @@ static void eq_msg(const struct sp_msg *w, const struct sp_msg *g)
     break;
   case SP_MSG_VOTE:
     eq_vote(&w->u.vote, &g->u.vote);
+    break;
+  case SP_MSG_FUNDS_Q:
+    eq_str(w->u.funds_q.fund, g->u.funds_q.fund);
+    break;
+  case SP_MSG_FUNDS_A:
+    assert_int_equal(w->u.funds.n, g->u.funds.n);
+    for (uint32_t i = 0; i < w->u.funds.n; i++)
+      eq_fund_row(&w->u.funds.rows[i], &g->u.funds.rows[i]);
     break;
   default:
     fail();
@@ -2036,7 +2178,7 @@ static void test_reject_msg_type(void **state)
   assert_int_equal(b.data[2], SP_MSG_STATUS_Q);
   b.data[2] = 0;
   assert_rc(decode_as(V_MSG, b.data, b.len, NULL, NULL), SP_E_KIND);
-  b.data[2] = 19;
+  b.data[2] = SP_MSG__MAX + 1; /* still a positive fixint */
   assert_rc(decode_as(V_MSG, b.data, b.len, NULL, NULL), SP_E_KIND);
   sp_buf_free(&b);
 }
@@ -2655,6 +2797,197 @@ static void test_reject_proposal_valid_round(void **state)
   sp_buf_free(&b);
 }
 
+/* Hand-built funds answers: [1, 20, 9, [rows...]] announcing `rows` rows. */
+static void hb_funds_head(struct sp_buf *b, uint32_t rows)
+{
+  sp_wr_array(b, 4);
+  sp_wr_uint(b, 1);
+  sp_wr_uint(b, SP_MSG_FUNDS_A);
+  sp_wr_uint(b, 9);
+  sp_wr_array(b, rows);
+}
+
+/* A fund row of `fields` fields (18 is right): category "c", every integer
+ * 0 but closed, an empty spending list (left out below 18 fields). With a
+ * one-character id and name it is the smallest valid row: 25 bytes. Invalid
+ * rows can be smaller and then meet the size check first (TOOMANY). */
+static void hb_fund_row(struct sp_buf *b, const char *id, const char *name, uint64_t closed,
+                        uint32_t fields)
+{
+  sp_wr_array(b, fields);
+  sp_wr_str(b, id, (uint32_t)strlen(id));
+  sp_wr_str(b, name, (uint32_t)strlen(name));
+  sp_wr_array(b, 1);
+  sp_wr_str(b, "c", 1);
+  for (int i = 0; i < 14; i++) /* valid_from .. refunded; closed is the 4th */
+    sp_wr_uint(b, i == 3 ? closed : 0);
+  if (fields >= 18)
+    sp_wr_array(b, 0);
+}
+
+static int msg_rc(const struct sp_buf *b)
+{
+  assert_int_equal(b->err, 0);
+  return decode_as(V_MSG, b->data, b->len, NULL, NULL);
+}
+
+static void test_reject_funds(void **state)
+{
+  (void)state;
+  struct sp_msg m;
+  struct sp_buf b;
+  sp_buf_init(&b, BUF_MAX);
+
+  /* rows sorted by id: cultuur-2025 sport-2024 sport-2025 */
+  make_msg(SP_MSG_FUNDS_A, &m);
+  assert_ok(sp_msg_encode(&m, &b));
+  assert_rc(msg_rc(&b), SP_OK);
+  patch_str(b.data, b.len, "sport-2024", "sport-2026"); /* after sport-2025: unsorted */
+  assert_rc(msg_rc(&b), SP_E_ORDER);
+  patch_str(b.data, b.len, "sport-2026", "sport-2025"); /* duplicate */
+  assert_rc(msg_rc(&b), SP_E_ORDER);
+  /* spending of sport-2024: kleding, sport */
+  sp_buf_reset(&b);
+  assert_ok(sp_msg_encode(&m, &b));
+  static const uint8_t kleding_cents[] = {0xa7, 'k', 'l', 'e', 'd', 'i', 'n', 'g', 0xce};
+  static const uint8_t zzzzzzz_cents[] = {0xa7, 'z', 'z', 'z', 'z', 'z', 'z', 'z', 0xce};
+  patch(b.data, b.len, kleding_cents, zzzzzzz_cents, sizeof(kleding_cents));
+  assert_rc(msg_rc(&b), SP_E_ORDER); /* zzzzzzz, sport: unsorted */
+  /* a control character in a fund name */
+  sp_buf_reset(&b);
+  assert_ok(sp_msg_encode(&m, &b));
+  patch_str(b.data, b.len, "Sportfonds 2024", "Sportfonds\n2024");
+  assert_rc(msg_rc(&b), SP_E_CHARSET);
+
+  /* minimal rows: closed 0 and 1 are fine, 2 is not */
+  for (uint64_t closed = 0; closed <= 2; closed++) {
+    sp_buf_reset(&b);
+    hb_funds_head(&b, 2);
+    hb_fund_row(&b, "a", "A", 0, 18);
+    hb_fund_row(&b, "b", "B", closed, 18);
+    assert_rc(msg_rc(&b), closed <= 1 ? SP_OK : SP_E_RANGE);
+  }
+  /* a row of 17 fields (no spending list; a longer name, so that the row
+   * is not below the least size of a row) */
+  sp_buf_reset(&b);
+  hb_funds_head(&b, 1);
+  hb_fund_row(&b, "a", "Sportfonds", 0, 17);
+  assert_rc(msg_rc(&b), SP_E_COUNT);
+  /* a row of 19 fields */
+  sp_buf_reset(&b);
+  hb_funds_head(&b, 1);
+  hb_fund_row(&b, "a", "A", 0, 19);
+  sp_wr_uint(&b, 0);
+  assert_rc(msg_rc(&b), SP_E_COUNT);
+  /* an empty name */
+  sp_buf_reset(&b);
+  hb_funds_head(&b, 1);
+  hb_fund_row(&b, "sport-2025", "", 0, 18);
+  assert_rc(msg_rc(&b), SP_E_RANGE);
+  /* an uppercase id, an empty id */
+  sp_buf_reset(&b);
+  hb_funds_head(&b, 1);
+  hb_fund_row(&b, "A", "A", 0, 18);
+  assert_rc(msg_rc(&b), SP_E_CHARSET);
+  sp_buf_reset(&b);
+  hb_funds_head(&b, 1);
+  hb_fund_row(&b, "", "Sportfonds", 0, 18);
+  assert_rc(msg_rc(&b), SP_E_CHARSET);
+
+  /* 36 smallest rows (ids 0..9, a..z in ASCII order) take exactly 36 x 25
+   * bytes and are accepted; the row count is checked against the bytes
+   * left before anything is allocated */
+  static const char ids[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  sp_buf_reset(&b);
+  hb_funds_head(&b, 36);
+  size_t rows_at = b.len;
+  for (int i = 0; i < 36; i++) {
+    char id[2] = {ids[i], '\0'};
+    hb_fund_row(&b, id, "x", 0, 18);
+  }
+  assert_int_equal(b.len - rows_at, 36 * 25);
+  assert_rc(msg_rc(&b), SP_OK);
+  /* 37 elements: the same rows and a 1-byte item; 37 x 25 > 901 bytes */
+  sp_buf_reset(&b);
+  hb_funds_head(&b, 37);
+  for (int i = 0; i < 36; i++) {
+    char id[2] = {ids[i], '\0'};
+    hb_fund_row(&b, id, "x", 0, 18);
+  }
+  sp_wr_uint(&b, 0);
+  assert_rc(msg_rc(&b), SP_E_TOOMANY);
+  /* 200 one-byte elements announced as rows: refused before reading row 0 */
+  sp_buf_reset(&b);
+  hb_funds_head(&b, 200);
+  for (int i = 0; i < 200; i++)
+    sp_wr_uint(&b, 0);
+  assert_rc(msg_rc(&b), SP_E_TOOMANY);
+  /* more than SP_MAX_FUNDS rows */
+  sp_buf_reset(&b);
+  hb_funds_head(&b, SP_MAX_FUNDS + 1);
+  for (int i = 0; i < SP_MAX_FUNDS + 1; i++)
+    sp_wr_uint(&b, 0);
+  assert_rc(msg_rc(&b), SP_E_TOOLONG);
+
+  /* the buckets are amounts, the flow counters any uint64 */
+  make_msg(SP_MSG_FUNDS_A, &m);
+  struct sp_fund_row frows[3];
+  memcpy(frows, F.funds, sizeof(frows));
+  frows[0].issued = UINT64_MAX;
+  frows[0].spent = SP_MONEY_MAX + 1;
+  frows[0].spending[0].cents = UINT64_MAX;
+  frows[1].deposited = SP_MONEY_MAX;
+  m.u.funds.rows = frows;
+  sp_buf_reset(&b);
+  assert_ok(sp_msg_encode(&m, &b));
+  struct object want = {.kind = V_MSG, .msg = m};
+  struct sp_buf re;
+  sp_buf_init(&re, BUF_MAX);
+  assert_ok(decode_as(V_MSG, b.data, b.len, &want, &re));
+  assert_int_equal(re.len, b.len);
+  assert_memory_equal(re.data, b.data, b.len);
+  sp_buf_free(&re);
+  bump_money_max(&b); /* deposited of sport-2024 */
+  assert_rc(msg_rc(&b), SP_E_RANGE);
+
+  /* funds-q: "" (all funds) or an identifier */
+  make_msg(SP_MSG_FUNDS_Q, &m);
+  static const struct {
+    const char *fund;
+    int rc;
+  } q[] = {
+      {"", SP_OK},           {"sport-2025", SP_OK}, {"Sport", SP_E_CHARSET},
+      {"-sport", SP_E_CHARSET}, {"sport 2025", SP_E_CHARSET},
+      {"abcdefghijklmnopqrstuvwxyz012345", SP_OK},
+      {"abcdefghijklmnopqrstuvwxyz0123456", SP_E_TOOLONG},
+  };
+  for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+    sp_buf_reset(&b);
+    sp_wr_array(&b, 4);
+    sp_wr_uint(&b, 1);
+    sp_wr_uint(&b, SP_MSG_FUNDS_Q);
+    sp_wr_uint(&b, 9);
+    sp_wr_str(&b, q[i].fund, (uint32_t)strlen(q[i].fund));
+    assert_rc(msg_rc(&b), q[i].rc);
+  }
+  /* [1, 19, 9] without its field, and with a second one */
+  sp_buf_reset(&b);
+  sp_wr_array(&b, 3);
+  sp_wr_uint(&b, 1);
+  sp_wr_uint(&b, SP_MSG_FUNDS_Q);
+  sp_wr_uint(&b, 9);
+  assert_rc(msg_rc(&b), SP_E_COUNT);
+  sp_buf_reset(&b);
+  sp_wr_array(&b, 5);
+  sp_wr_uint(&b, 1);
+  sp_wr_uint(&b, SP_MSG_FUNDS_Q);
+  sp_wr_uint(&b, 9);
+  sp_wr_str(&b, "", 0);
+  sp_wr_str(&b, "", 0);
+  assert_rc(msg_rc(&b), SP_E_COUNT);
+  sp_buf_free(&b);
+}
+
 static void test_reject_trailing(void **state)
 {
   (void)state;
@@ -2975,7 +3308,7 @@ static void test_encoders_refuse_invalid(void **state)
   m.type = 0;
   expect_refusal(V_MSG, &m, SP_E_KIND, "message type 0");
   m.type = SP_MSG__MAX + 1;
-  expect_refusal(V_MSG, &m, SP_E_KIND, "message type 19");
+  expect_refusal(V_MSG, &m, SP_E_KIND, "message type SP_MSG__MAX + 1");
   make_msg(SP_MSG_BALANCE_A, &m);
   m.u.balance.rows[0] = m.u.balance.rows[1];
   expect_refusal(V_MSG, &m, SP_E_ORDER, "duplicate balance rows");
@@ -3000,6 +3333,48 @@ static void test_encoders_refuse_invalid(void **state)
   make_msg(SP_MSG_SUBMIT, &m);
   m.u.submit.u.pay.order_ref = sp_str_c(longname); /* 65 > SP_MAX_REF */
   expect_refusal(V_MSG, &m, SP_E_TOOLONG, "submit with a 65-byte order ref");
+
+  make_msg(SP_MSG_FUNDS_Q, &m);
+  m.u.funds_q.fund = sp_str_c("Sport");
+  expect_refusal(V_MSG, &m, SP_E_CHARSET, "funds-q for an uppercase fund id");
+  m.u.funds_q.fund = sp_str_c(longname);
+  expect_refusal(V_MSG, &m, SP_E_TOOLONG, "funds-q for a 65-byte fund id");
+  struct sp_fund_row frows[3];
+  memcpy(frows, F.funds, sizeof(frows));
+  frows[0] = F.funds[2];
+  frows[2] = F.funds[0];
+  make_msg(SP_MSG_FUNDS_A, &m);
+  m.u.funds.rows = frows;
+  expect_refusal(V_MSG, &m, SP_E_ORDER, "unsorted fund rows");
+  memcpy(frows, F.funds, sizeof(frows));
+  frows[2] = frows[1];
+  expect_refusal(V_MSG, &m, SP_E_ORDER, "duplicate fund rows");
+  memcpy(frows, F.funds, sizeof(frows));
+  frows[1].name = sp_str_c("");
+  expect_refusal(V_MSG, &m, SP_E_RANGE, "fund row without a name");
+  memcpy(frows, F.funds, sizeof(frows));
+  frows[1].id = sp_str_c("");
+  expect_refusal(V_MSG, &m, SP_E_CHARSET, "fund row without an id");
+  memcpy(frows, F.funds, sizeof(frows));
+  frows[1].categories.n = 0;
+  expect_refusal(V_MSG, &m, SP_E_RANGE, "fund row without categories");
+  memcpy(frows, F.funds, sizeof(frows));
+  catlist(&frows[1].categories, "sport", "kleding");
+  expect_refusal(V_MSG, &m, SP_E_ORDER, "fund row with unsorted categories");
+  memcpy(frows, F.funds, sizeof(frows));
+  frows[1].returned = SP_MONEY_MAX + 1;
+  expect_refusal(V_MSG, &m, SP_E_RANGE, "fund bucket over SP_MONEY_MAX");
+  memcpy(frows, F.funds, sizeof(frows));
+  frows[1].spending[1] = frows[1].spending[0];
+  expect_refusal(V_MSG, &m, SP_E_ORDER, "duplicate spending categories");
+  frows[1].spending[0] = F.funds[1].spending[1];
+  expect_refusal(V_MSG, &m, SP_E_ORDER, "unsorted spending categories");
+  memcpy(frows, F.funds, sizeof(frows));
+  frows[1].n_spending = SP_MAX_CATEGORIES + 1;
+  expect_refusal(V_MSG, &m, SP_E_TOOLONG, "17 spending entries");
+  memcpy(frows, F.funds, sizeof(frows));
+  m.u.funds.n = SP_MAX_FUNDS + 1;
+  expect_refusal(V_MSG, &m, SP_E_TOOLONG, "257 fund rows");
 
   /* a buffer too small for the encoding */
   struct sp_buf small;
@@ -3448,6 +3823,7 @@ int main(int argc, char **argv)
       cmocka_unit_test(test_reject_issue_rows),
       cmocka_unit_test(test_reject_block_structure),
       cmocka_unit_test(test_reject_proposal_valid_round),
+      cmocka_unit_test(test_reject_funds),
       cmocka_unit_test(test_reject_trailing),
       cmocka_unit_test(test_truncated_every_length),
       cmocka_unit_test(test_mutants_canonical),

@@ -27,6 +27,7 @@
 #define SP_MAX_ISSUE_ENTRIES 1000   /* (pass, amount) rows in one issue tx */
 #define SP_MAX_PROOF 64             /* Merkle audit path length */
 #define SP_MAX_BALANCES 256         /* rows in a balance answer */
+#define SP_MAX_FUNDS 256            /* rows in a funds answer */
 #define SP_MAX_HISTORY 100          /* rows in a history answer */
 #define SP_MAX_BLOCKS_PER_RESPONSE 64
 

@@ -27,7 +27,9 @@ enum sp_msg_type {
   SP_MSG_BLOCKS_A = 16,
   SP_MSG_PROPOSAL = 17, /* consensus: signed proposal + the proposed block */
   SP_MSG_VOTE = 18,     /* consensus: prevote or precommit */
-  SP_MSG__MAX = 18
+  SP_MSG_FUNDS_Q = 19,  /* fund overview; public, answered to anyone */
+  SP_MSG_FUNDS_A = 20,
+  SP_MSG__MAX = 20
 };
 
 const char *sp_msg_type_name(uint32_t type); /* "submit", ...; NULL if unknown */
@@ -165,6 +167,33 @@ struct sp_msg_proposal {
   struct sp_block block;
 };
 
+struct sp_msg_funds_q {
+  struct sp_str fund; /* "" = all funds, else a fund id */
+};
+
+/* One fund as the ledger holds it (docs/protocol.md, fund record). */
+struct sp_fund_row {
+  struct sp_str id, name;
+  struct sp_catlist categories;
+  uint64_t valid_from_ms, valid_until_ms;
+  uint64_t max_payment; /* 0 = no maximum */
+  bool closed;
+  /* the conservation buckets: amounts, each <= SP_MONEY_MAX */
+  uint64_t deposited, unissued, passes, receivable, claimed, settled, returned;
+  /* gross flow counters: any uint64 */
+  uint64_t issued, spent, refunded;
+  uint32_t n_spending; /* sorted by category, unique */
+  struct {
+    struct sp_str category;
+    uint64_t cents;
+  } spending[SP_MAX_CATEGORIES];
+};
+
+struct sp_msg_funds {
+  uint32_t n; /* sorted by id, unique */
+  struct sp_fund_row *rows; /* decode: allocated */
+};
+
 struct sp_msg {
   uint32_t type;
   uint32_t req_id;
@@ -185,6 +214,8 @@ struct sp_msg {
     struct sp_msg_blocks blocks;
     struct sp_msg_proposal proposal;
     struct sp_vote vote;
+    struct sp_msg_funds_q funds_q;
+    struct sp_msg_funds funds;
   } u;
 };
 
