@@ -26,10 +26,37 @@ const struct sp_cons_timeouts sp_cons_default_timeouts = {
 #define MAX_FUTURE_PROPOSALS 2
 #define MAX_FUTURE_BLOCK_BYTES (2 * (size_t)SP_MAX_BLOCK_BYTES)
 
+/* A validator's votes of one type in one round. An honest validator signs
+ * one; a Byzantine one may sign two different ones (equivocation). Both
+ * count, each towards its own value, as Algorithm 1 counts messages:
+ * dropping the second would hide from us a polka others may have seen. */
+#define SLOT_EXTRA 3 /* conflicting votes kept per validator, round and step */
+
 struct slot {
   bool have;
-  struct sp_vote v;
+  struct sp_vote v; /* the first vote */
+  /* further, conflicting votes (Byzantine); when full, the oldest is
+   * replaced, so the votes a proposer relays as a polka always count */
+  uint8_t n_extra, next_extra;
+  struct sp_vote extra[SLOT_EXTRA];
 };
+
+static bool vote_is_for(const struct sp_vote *v, const uint8_t *id)
+{
+  return id == NULL ? !v->has_block
+                    : v->has_block && memcmp(v->block, id, SP_HASH_LEN) == 0;
+}
+
+/* The slot's vote for id (NULL = nil), if it has one. */
+static const struct sp_vote *slot_vote_for(const struct slot *s, const uint8_t *id)
+{
+  if (s->have && vote_is_for(&s->v, id))
+    return &s->v;
+  for (int i = 0; i < s->n_extra; i++)
+    if (vote_is_for(&s->extra[i], id))
+      return &s->extra[i];
+  return NULL;
+}
 
 struct rstate {
   uint32_t round;
@@ -265,10 +292,7 @@ static uint32_t count(const struct rstate *r, uint32_t type, const uint8_t *id, 
   for (int i = 0; i < SP_MAX_VALIDATORS; i++) {
     if (!s[i].have)
       continue;
-    if (any)
-      n++;
-    else if (id == NULL ? !s[i].v.has_block
-                        : s[i].v.has_block && memcmp(s[i].v.block, id, SP_HASH_LEN) == 0)
+    if (any || slot_vote_for(&s[i], id))
       n++;
   }
   return n;
@@ -288,10 +312,52 @@ static uint32_t count_seen(const struct rstate *r)
  * valid_round, valid block, own votes [vote...], own proposal [] or
  * [proposal, block]]. Only the current round's own messages matter: a
  * restarted core never goes back to an earlier round. */
+/* Calls fn for each prevote we hold that forms the polka of (round, id). */
+static int each_polka_vote(struct sp_cons *c, int64_t round, const uint8_t *id,
+                           int (*fn)(struct sp_cons *, const struct sp_vote *, void *),
+                           void *arg)
+{
+  struct rstate *q = round >= 0 ? find_round(c, (uint32_t)round) : NULL;
+  for (uint32_t k = 0; q && k < n_vals(c); k++) {
+    const struct sp_vote *v = slot_vote_for(&q->prevote[k], id);
+    int rc = v ? fn(c, v, arg) : 0;
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+static int count_vote(struct sp_cons *c, const struct sp_vote *v, void *arg)
+{
+  (void)c, (void)v;
+  (*(uint32_t *)arg)++;
+  return 0;
+}
+
+static int write_vote(struct sp_cons *c, const struct sp_vote *v, void *arg)
+{
+  (void)c;
+  sp__vote_write(arg, v);
+  return 0;
+}
+
+/* The prevotes behind our lock and our valid value. A snapshot keeps them:
+ * after every honest node restarts, they are the only proof left that the
+ * locked or valid value had a polka, without which no other node would
+ * accept our proposal of it, and we accept nothing else. */
+static uint32_t polka_count(struct sp_cons *c)
+{
+  uint32_t n = 0;
+  each_polka_vote(c, c->locked_round, c->locked_id, count_vote, &n);
+  if (c->valid_round != c->locked_round)
+    each_polka_vote(c, c->valid_round, c->valid_id, count_vote, &n);
+  return n;
+}
+
 static int snapshot(struct sp_cons *c, struct sp_buf *b)
 {
   struct rstate *r = find_round(c, c->round);
-  sp_wr_array(b, 10);
+  sp_wr_array(b, 11);
   sp_wr_uint(b, 1);
   sp_wr_uint(b, c->height);
   sp_wr_uint(b, c->round);
@@ -313,6 +379,10 @@ static int snapshot(struct sp_cons *c, struct sp_buf *b)
   } else {
     sp_wr_array(b, 0);
   }
+  sp_wr_array(b, polka_count(c));
+  each_polka_vote(c, c->locked_round, c->locked_id, write_vote, b);
+  if (c->valid_round != c->locked_round)
+    each_polka_vote(c, c->valid_round, c->valid_id, write_vote, b);
   return b->err;
 }
 
@@ -429,10 +499,14 @@ static int check_rules(struct sp_cons *c, struct sp_cons_actions *out)
       struct rstate *q = c->rounds[i];
       if (q == NULL)
         continue;
-      for (int v = 0; v < SP_MAX_VALIDATORS; v++) {
-        if (!q->precommit[v].have || !q->precommit[v].v.has_block)
+      for (int v = 0; v < (1 + SLOT_EXTRA) * SP_MAX_VALIDATORS; v++) {
+        const struct slot *sl = &q->precommit[v / (1 + SLOT_EXTRA)];
+        int e = v % (1 + SLOT_EXTRA);
+        const struct sp_vote *cand = e == 0 ? (sl->have ? &sl->v : NULL)
+                                            : (e <= sl->n_extra ? &sl->extra[e - 1] : NULL);
+        if (cand == NULL || !cand->has_block)
           continue;
-        const uint8_t *id = q->precommit[v].v.block;
+        const uint8_t *id = cand->block;
         if (!quorum(c, count(q, SP_VOTE_PRECOMMIT, id, false)))
           continue;
         if (q->have_prop && memcmp(q->prop.block, id, SP_HASH_LEN) == 0) {
@@ -448,10 +522,10 @@ static int check_rules(struct sp_cons *c, struct sp_cons_actions *out)
           a->cert.round = q->round;
           memcpy(a->cert.block, id, SP_HASH_LEN);
           for (uint32_t k = 0; k < n_vals(c); k++) {
-            const struct slot *s = &q->precommit[k];
-            if (s->have && s->v.has_block && !memcmp(s->v.block, id, SP_HASH_LEN)) {
+            const struct sp_vote *pv = slot_vote_for(&q->precommit[k], id);
+            if (pv) {
               a->cert.sigs[a->cert.n_sigs].validator = k;
-              memcpy(a->cert.sigs[a->cert.n_sigs++].sig, s->v.sig, SP_SIG_LEN);
+              memcpy(a->cert.sigs[a->cert.n_sigs++].sig, pv->sig, SP_SIG_LEN);
             }
           }
           if ((a->data = dup_bytes(q->block, q->block_len)) == NULL)
@@ -564,6 +638,8 @@ static int check_rules(struct sp_cons *c, struct sp_cons_actions *out)
   return SP_OK;
 }
 
+static int relay_cb(struct sp_cons *c, const struct sp_vote *v, void *arg);
+
 static int start_round(struct sp_cons *c, uint32_t round, struct sp_cons_actions *out)
 {
   c->round = round;
@@ -611,6 +687,10 @@ static int start_round(struct sp_cons *c, uint32_t round, struct sp_cons_actions
     a->round = round;
     a->proposal = p;
     a->len = r->block_len;
+    /* a proposal with a valid round is accepted only with the polka of
+     * that round: send it along for whoever missed (or lost) it */
+    if (p.valid_round != SP_ROUND_NONE)
+      return each_polka_vote(c, p.valid_round, p.block, relay_cb, out);
     return SP_OK;
   }
   return schedule(c, SP_STEP_PROPOSE, out);
@@ -626,17 +706,21 @@ static int record_vote(struct sp_cons *c, const struct sp_vote *v, int idx,
     return SP_OK; /* no room: dropped, like a lost message */
   struct slot *s = v->type == SP_VOTE_PREVOTE ? &r->prevote[idx] : &r->precommit[idx];
   if (s->have) {
-    bool same = s->v.has_block == v->has_block &&
-                (!v->has_block || memcmp(s->v.block, v->block, SP_HASH_LEN) == 0);
-    if (!same) {
-      /* equivocation: two signed votes, one height/round/step */
-      struct sp_cons_action *a = push(out, SP_CA_EVIDENCE);
-      if (a == NULL)
-        return SP_E_NOMEM;
-      a->height = v->height;
-      a->round = v->round;
-      a->vote = s->v;
-      a->vote2 = *v;
+    if (slot_vote_for(s, v->has_block ? v->block : NULL))
+      return SP_OK; /* a duplicate */
+    /* equivocation: two signed votes, one height/round/step */
+    struct sp_cons_action *a = push(out, SP_CA_EVIDENCE);
+    if (a == NULL)
+      return SP_E_NOMEM;
+    a->height = v->height;
+    a->round = v->round;
+    a->vote = s->v;
+    a->vote2 = *v;
+    if (s->n_extra < SLOT_EXTRA) {
+      s->extra[s->n_extra++] = *v;
+    } else {
+      s->extra[s->next_extra] = *v;
+      s->next_extra = (uint8_t)((s->next_extra + 1) % SLOT_EXTRA);
     }
     return SP_OK;
   }
@@ -678,8 +762,11 @@ int sp_cons_on_vote(struct sp_cons *c, const struct sp_vote *v, struct sp_cons_a
     return SP_OK;
   }
   int idx = validator_index(c, v->validator);
-  if (idx < 0 || idx == c->self || sp_vote_verify(v, c->chain_id) != SP_OK)
-    return SP_OK; /* not a validator, our own echo, or forged: ignore */
+  if (idx < 0 || sp_vote_verify(v, c->chain_id) != SP_OK)
+    return SP_OK; /* not a validator, or forged: ignore */
+  /* Our own votes come back from peers too. They count like anybody's:
+   * after a restart they are how we learn what we voted in earlier rounds
+   * (the snapshot keeps only the current round's). */
   int rc = record_vote(c, v, idx, out);
   return rc ? rc : check_rules(c, out);
 }
@@ -824,6 +911,23 @@ static int restore_value(struct sp_cons *c, struct sp_rd *r, int64_t *round, uin
   return id_of(c, p, bn, id) ? SP_E_RANGE : SP_OK;
 }
 
+/* Send someone's vote on (a relay: it verifies by its own signature). */
+static int relay_vote(struct sp_cons *c, const struct sp_vote *v, struct sp_cons_actions *out)
+{
+  struct sp_cons_action *a = push(out, SP_CA_RELAY);
+  if (a == NULL)
+    return SP_E_NOMEM;
+  a->height = c->height;
+  a->round = v->round;
+  a->vote = *v;
+  return SP_OK;
+}
+
+static int relay_cb(struct sp_cons *c, const struct sp_vote *v, void *arg)
+{
+  return relay_vote(c, v, arg);
+}
+
 /* Re-enter the round of a snapshot and re-send what we had signed there. */
 static int resume(struct sp_cons *c, struct sp_cons_actions *out, bool *resumed)
 {
@@ -831,7 +935,7 @@ static int resume(struct sp_cons *c, struct sp_cons_actions *out, bool *resumed)
   struct sp_rd rd = sp_rd_init(c->snap, c->snap_len), *r = &rd;
   uint64_t ver, height, round, step;
   int rc;
-  if ((rc = sp_rd_array_exact(r, 10)) || (rc = sp_rd_uint(r, &ver)) ||
+  if ((rc = sp_rd_array_exact(r, 11)) || (rc = sp_rd_uint(r, &ver)) ||
       (rc = sp_rd_uint(r, &height)) || (rc = sp_rd_uint_max(r, &round, UINT32_MAX)) ||
       (rc = sp_rd_uint_max(r, &step, SP_STEP_PRECOMMIT)))
     return rc;
@@ -897,6 +1001,24 @@ static int resume(struct sp_cons *c, struct sp_cons_actions *out, bool *resumed)
   } else if (np != 0) {
     return SP_E_COUNT;
   }
+  /* the polkas behind our lock and valid value: count them again and
+   * pass them on, peers that restarted have lost them too */
+  uint32_t npk;
+  if ((rc = sp_rd_array_max(r, &npk, 2 * SP_MAX_VALIDATORS, 0)))
+    return rc;
+  for (uint32_t i = 0; i < npk; i++) {
+    struct sp_vote v;
+    int idx;
+    if ((rc = sp__vote_read(r, &v)))
+      return rc;
+    if (v.height != c->height || v.type != SP_VOTE_PREVOTE ||
+        (idx = validator_index(c, v.validator)) < 0 || sp_vote_verify(&v, c->chain_id))
+      return SP_E_RANGE;
+    if ((rc = record_vote(c, &v, idx, out)) || (rc = relay_vote(c, &v, out)))
+      return rc;
+  }
+  if ((rc = sp_rd_done(r)))
+    return rc;
   c->step = (enum sp_cons_step)step;
   return schedule(c, c->step, out);
 }

@@ -60,7 +60,8 @@ enum sp_cons_action_type {
   SP_CA_TIMEOUT = 4,   /* schedule timeout (height, round, step) after ms */
   SP_CA_COMMIT = 5,    /* block (data) is decided with certificate cert */
   SP_CA_REQUEST = 6,   /* a quorum precommitted block `hash` we do not have */
-  SP_CA_EVIDENCE = 7   /* two conflicting signed votes (vote, vote2) */
+  SP_CA_EVIDENCE = 7,  /* two conflicting signed votes (vote, vote2) */
+  SP_CA_RELAY = 8      /* broadcast someone else's vote (a polka we hold) */
 };
 
 struct sp_cons_action {

@@ -24,6 +24,7 @@
 #define OUT_QUEUE (64u * 1024 * 1024)
 #define STATUS_EVERY_MS 1000
 #define FUTURE_SLACK_MS (10u * 60 * 1000) /* block time may lead our clock by this */
+#define SENT_MAX 16 /* consensus messages kept for peers that connect late */
 
 struct peer_info {
   struct sp_peer *p;
@@ -81,6 +82,16 @@ struct node {
   uint32_t empty_ms;
   uint64_t next_peer_id;
   struct admission *adm_head, *adm_tail; /* in arrival order */
+  /* The consensus messages we sent at the height in progress (our own
+   * proposals and votes, and votes we relayed). Rounds advance only on a
+   * quorum of votes, and each vote is sent once: a validator that was down
+   * when the others voted would never see those votes, nor they its own,
+   * and a stalled round would stay stalled after it is back. So a
+   * validator or observer that connects gets them again. */
+  uint64_t sent_height;
+  size_t n_sent;
+  uint8_t *sent[SENT_MAX];
+  size_t sent_len[SENT_MAX];
 };
 
 static uint64_t now_ms(void)
@@ -124,6 +135,35 @@ static void send_error(struct peer_info *pi, uint32_t req, uint32_t code, const 
   send_msg(pi, &m);
 }
 
+static void forget_sent(struct node *n)
+{
+  for (size_t i = 0; i < n->n_sent; i++)
+    free(n->sent[i]);
+  n->n_sent = 0;
+}
+
+/* Keep a copy of a consensus message of height h that we sent (the oldest
+ * goes when full: the newest rounds are the ones that matter). */
+static void remember_sent(struct node *n, uint64_t h, const uint8_t *p, size_t len)
+{
+  if (h != n->sent_height) {
+    forget_sent(n);
+    n->sent_height = h;
+  }
+  uint8_t *copy = malloc(len);
+  if (copy == NULL)
+    return;
+  memcpy(copy, p, len);
+  if (n->n_sent == SENT_MAX) {
+    free(n->sent[0]);
+    memmove(n->sent, n->sent + 1, (SENT_MAX - 1) * sizeof(n->sent[0]));
+    memmove(n->sent_len, n->sent_len + 1, (SENT_MAX - 1) * sizeof(n->sent_len[0]));
+    n->n_sent--;
+  }
+  n->sent[n->n_sent] = copy;
+  n->sent_len[n->n_sent++] = len;
+}
+
 /* Consensus traffic goes to every validator and observer we are linked to. */
 static void broadcast_raw(struct node *n, const uint8_t *p, size_t len)
 {
@@ -147,8 +187,10 @@ static void broadcast_proposal(struct node *n, const struct sp_proposal *pr, con
   sp_wr_uint(&b, 0);
   sp__proposal_write(&b, pr);
   sp_buf_append(&b, blk, len);
-  if (b.err == 0)
+  if (b.err == 0) {
+    remember_sent(n, pr->height, b.data, b.len);
     broadcast_raw(n, b.data, b.len);
+  }
   sp_buf_free(&b);
 }
 
@@ -158,8 +200,10 @@ static void broadcast_vote(struct node *n, const struct sp_vote *v)
   m.u.vote = *v;
   struct sp_buf b;
   sp_buf_init(&b, 4096);
-  if (sp_msg_encode(&m, &b) == SP_OK)
+  if (sp_msg_encode(&m, &b) == SP_OK) {
+    remember_sent(n, v->height, b.data, b.len);
     broadcast_raw(n, b.data, b.len);
+  }
   sp_buf_free(&b);
 }
 
@@ -407,6 +451,7 @@ static void run_actions(struct node *n, struct sp_cons_actions *acts)
       broadcast_proposal(n, &a->proposal, a->data, a->len);
       break;
     case SP_CA_VOTE:
+    case SP_CA_RELAY:
       broadcast_vote(n, &a->vote);
       break;
     case SP_CA_TIMEOUT:
@@ -1220,6 +1265,9 @@ static int on_open(void *ctx, struct sp_peer *p)
   if (role != SP_ROLE_WALLET) {
     struct sp_msg m = {.type = SP_MSG_STATUS_Q};
     send_msg(pi, &m);
+    if (n->sent_height == tip_height(n) + 1)
+      for (size_t i = 0; i < n->n_sent; i++)
+        sp_peer_send(p, n->sent[i], n->sent_len[i]);
   }
   return 0;
 }
@@ -1427,6 +1475,7 @@ out:
   for (size_t i = 0; i < n->n_peers; i++)
     free(n->peers[i]);
   free(n->peers);
+  forget_sent(n);
   sp_ledger_close(n->l);
   if (n->lock_fd >= 0)
     close(n->lock_fd);

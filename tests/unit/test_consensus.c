@@ -140,7 +140,7 @@ struct t {
   struct sp_cons_app app;
   struct sp_cons_actions a; /* the actions of the last call only */
   /* across all calls */
-  size_t total[8];           /* actions per type */
+  size_t total[SP_CA_RELAY + 1];           /* actions per type */
   struct sp_vote sent[MAX_SENT]; /* every VOTE action */
   size_t n_sent;
   uint8_t *snap;             /* data of the last PERSIST */
@@ -222,6 +222,7 @@ static const char *type_name(enum sp_cons_action_type ty)
   case SP_CA_COMMIT: return "COMMIT";
   case SP_CA_REQUEST: return "REQUEST";
   case SP_CA_EVIDENCE: return "EVIDENCE";
+  case SP_CA_RELAY: return "RELAY";
   }
   return "?";
 }
@@ -247,7 +248,7 @@ static void after(struct t *t, int rc)
   assert_rc(rc, SP_OK);
   for (size_t i = 0; i < t->a.n; i++) {
     const struct sp_cons_action *x = &t->a.v[i];
-    assert_true(x->type >= SP_CA_PERSIST && x->type <= SP_CA_EVIDENCE);
+    assert_true(x->type >= SP_CA_PERSIST && x->type <= SP_CA_RELAY);
     t->total[x->type]++;
     if (x->type == SP_CA_PERSIST) {
       free(t->snap);
@@ -403,7 +404,8 @@ enum {
   TIMEOUT = SP_CA_TIMEOUT,
   COMMIT = SP_CA_COMMIT,
   REQUEST = SP_CA_REQUEST,
-  EVIDENCE = SP_CA_EVIDENCE
+  EVIDENCE = SP_CA_EVIDENCE,
+  RELAY = SP_CA_RELAY
 };
 
 static size_t n_of(const struct sp_cons_actions *a, enum sp_cons_action_type ty)
@@ -881,14 +883,21 @@ static void test_proposer_reproposes_valid_value(void **state)
   t_precommit(t, 1, 0, NULL);
   EXPECT_SEQ(&t->a, TIMEOUT);
   t_timeout(t, H, 0, SP_STEP_PRECOMMIT);
-  EXPECT_SEQ(&t->a, PERSIST, PROPOSAL, PERSIST, VOTE);
+  /* the proposal of the valid value travels with the polka that justifies
+   * it (three prevotes of round 0), so nodes that missed it can accept */
+  EXPECT_SEQ(&t->a, PERSIST, PROPOSAL, RELAY, RELAY, RELAY, PERSIST, VOTE);
+  for (int i = 2; i <= 4; i++) {
+    assert_int_equal(t->a.v[i].vote.type, SP_VOTE_PREVOTE);
+    assert_int_equal(t->a.v[i].vote.round, 0);
+    assert_memory_equal(t->a.v[i].vote.block, t->a.v[1].proposal.block, SP_HASH_LEN);
+  }
   const struct sp_cons_action *p = &t->a.v[1];
   assert_int_equal(p->proposal.round, 1);
   assert_int_equal(p->proposal.valid_round, 0);
   assert_int_equal(p->len, 5);
   assert_memory_equal(p->data, "B-1-0", 5);
   assert_int_equal(t->ctx.propose_calls, 0);
-  expect_vote_action(t, &t->a.v[3], SP_VOTE_PREVOTE, 1, "B-1-0");
+  expect_vote_action(t, &t->a.v[6], SP_VOTE_PREVOTE, 1, "B-1-0");
   t_free(t);
 }
 
@@ -1254,14 +1263,15 @@ static void test_wal_restart_resends(void **state)
   assert_ok(sp_cons_restore(b->c, a->snap, a->snap_len));
   t_free(a);
   t_start(b, H);
-  EXPECT_SEQ(&b->a, VOTE, VOTE, TIMEOUT);
+  /* its own votes again, then the polka behind its lock, passed on */
+  EXPECT_SEQ(&b->a, VOTE, VOTE, RELAY, RELAY, RELAY, TIMEOUT);
   assert_true(same_vote(&b->a.v[0].vote, &pv));
   assert_true(same_vote(&b->a.v[1].vote, &pc));
   assert_int_equal(b->a.v[0].round, 0);
   assert_int_equal(b->a.v[0].height, H);
   assert_true(same_encoding(&b->a.v[0].vote, &pv));
   assert_true(same_encoding(&b->a.v[1].vote, &pc));
-  expect_timeout(&b->a.v[2], H, 0, SP_STEP_PRECOMMIT, 3000);
+  expect_timeout(&b->a.v[5], H, 0, SP_STEP_PRECOMMIT, 3000);
   expect_state(b, 0, SP_STEP_PRECOMMIT, 0, 0);
   assert_int_equal(b->ctx.propose_calls, 0);
 
