@@ -33,9 +33,10 @@ demo: build
 
 bench: build
 	$(BUILD_DIR)/bench/proto_bench
+	$(BUILD_DIR)/bench/ledger_bench
 
 install: build
 	cmake --install $(BUILD_DIR) $(if $(PREFIX),--prefix $(PREFIX))
 
 clean:
-	rm -rf $(BUILD_DIR) $(TEST_DIR) $(FUZZ_DIR) demo-data
+	rm -rf $(BUILD_DIR) $(TEST_DIR) $(FUZZ_DIR)

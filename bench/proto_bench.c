@@ -1,9 +1,8 @@
 /* proto_bench: how the codec's cost compares with signature verification.
  *
  * Build and run without make (any generator):
- *     cmake -S . -B build -DSP_BUILD_TESTS=OFF && cmake --build build --target proto_bench
- *     build/bench/proto_bench
- * or straight from the sources:
+ *     cmake -S . -B build -DSP_BUILD_TESTS=OFF && cmake --build build --target
+ * proto_bench build/bench/proto_bench or straight from the sources:
  *     cc -std=gnu11 -O2 -Iproto/include -Iproto/src bench/proto_bench.c \
  *        $(find proto/src -name '*.c') $(pkg-config --cflags --libs libsodium msgpack) \
  *        -o proto_bench && ./proto_bench
@@ -36,8 +35,8 @@
 #include "sp/proto.h"
 
 #define MIN_SECONDS 1.5
-#define BLOCK_TXS 1000u
-#define MSG_LEN 150
+#define BLOCK_TXS   1000u
+#define MSG_LEN     150
 
 static double now(void)
 {
@@ -116,7 +115,8 @@ int main(void)
   double limit = verify_1core * (double)cores;
   figure("ed25519_verify_1core", verify_1core, "verify/s", 1, "-");
   figure("ed25519_verify_limit", limit, "verify/s", 1, "-");
-  printf("# limit = 1-core rate x %ld online cores; codec figures are measured on one core\n",
+  printf("# limit = 1-core rate x %ld online cores; codec figures are measured on one "
+         "core\n",
          cores);
 
   /* (b) one payment: encode + decode */

@@ -9,6 +9,7 @@ DEBIAN_PKGS=(
   cmake make gcc pkg-config
   libsodium-dev liblmdb-dev libuv1-dev libmsgpack-dev libcmocka-dev
   clang libclang-rt-14-dev   # libFuzzer runtime for the fuzz harnesses
+  python3                    # the demo picks free ports with it
 )
 FEDORA_CMD="sudo dnf install cmake make gcc pkgconf-pkg-config libsodium-devel lmdb-devel libuv-devel msgpack-devel libcmocka-devel clang compiler-rt"
 BREW_CMD="brew install cmake pkg-config libsodium lmdb libuv msgpack cmocka llvm"

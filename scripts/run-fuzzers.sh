@@ -43,11 +43,12 @@ HARNESSES=(
   fuzz_msg:1048576
   fuzz_frame:65536
   fuzz_money:128
+  fuzz_secure:65536
 )
 
 # --- toolchain check: clang that can link a libFuzzer program ------------------
 missing_toolchain() {
-  echo "run-fuzzers: $1" >&2
+  echo "run-fuzzers: $*" >&2
   if [[ "${SP_FUZZ_OPTIONAL:-0}" == "1" ]]; then
     echo "run-fuzzers: SP_FUZZ_OPTIONAL=1: skipping the fuzzers" >&2
     exit 0
@@ -154,7 +155,7 @@ for entry in "${HARNESSES[@]}"; do
   else
     status=FAIL
     failed=1
-    grep -E 'ERROR: |SUMMARY: |property violated|re-encode|runtime error' "$log" | head -n 5 |
+    grep -E '^fuzz: |ERROR: |SUMMARY: |runtime error' "$log" | head -n 6 |
       sed 's/^/    /' || true
   fi
   line=$(printf '%-20s %-4s runs=%-10s exec/s=%-8s cov=%-5s corpus=%s' "$h" "$status" \

@@ -91,13 +91,15 @@ static int tcp_connect(const char *host, int port, int timeout_ms, char *err, si
 }
 
 /* Feed received bytes until one application message is out (1), or the
- * deadline passes (0), or the channel fails (-1). */
+ * handshake completes (0), or the deadline passes (0), or the channel
+ * fails (-1). */
 static int next_message(struct sp_client *c, int64_t deadline, const uint8_t **msg,
                         size_t *len, char *err, size_t cap)
 {
   struct sp_buf out;
   sp_buf_init(&out, 4096);
   int result = 0;
+  int was_established = sp_secure_established(c->s);
   for (;;) {
     while (c->in_off < c->in_len) {
       size_t used = 0;
@@ -121,6 +123,8 @@ static int next_message(struct sp_client *c, int64_t deadline, const uint8_t **m
         result = 1;
         goto done;
       }
+      if (!was_established && sp_secure_established(c->s))
+        goto done; /* sp_client_connect waits for this, not for a message */
     }
     int64_t left = deadline - mono_ms();
     if (left <= 0)

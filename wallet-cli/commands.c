@@ -812,7 +812,7 @@ static int cmd_refund(struct wallet *w, int argc, char **argv)
     if ((rc = amount_arg(argv[2], &tx.u.refund.amount)))
       return rc;
   } else {
-    /* the whole payment: what the ledger says is left of it */
+    /* the whole payment (after a partial refund, give the amount left) */
     if ((rc = wallet_connect(w)))
       return rc;
     struct sp_msg req = {.type = SP_MSG_PROOF_Q}, resp;
@@ -1125,6 +1125,8 @@ static int cmd_pay(struct wallet *w, int argc, char **argv)
         c[i] = c[j];
         c[j] = t;
       }
+  uint32_t last_reason = 0;
+  char last_msg[SP_MAX_REASON + 1] = "";
   for (int attempt = 0; attempt <= (int)nc; attempt++) {
     uint64_t left = amount;
     tx.u.pay.n_parts = 0;
@@ -1137,10 +1139,12 @@ static int cmd_pay(struct wallet *w, int argc, char **argv)
       left -= take;
     }
     if (left) {
-      char eur[32];
-      format_euro(amount, eur, sizeof(eur));
-      print_refusal(w, SP_R_INSUFFICIENT_BALANCE,
-                    "not enough credit in funds that allow this merchant");
+      /* the ledger's own reason for the last fund tried says the most */
+      if (last_reason)
+        print_refusal(w, last_reason, last_msg);
+      else
+        print_refusal(w, SP_R_INSUFFICIENT_BALANCE,
+                      "not enough credit in funds that allow this merchant");
       return EXIT_REFUSED;
     }
     /* parts must be sorted by fund id */
@@ -1205,6 +1209,8 @@ static int cmd_pay(struct wallet *w, int argc, char **argv)
       print_refusal(w, reason, msg);
       return EXIT_REFUSED;
     }
+    last_reason = reason;
+    snprintf(last_msg, sizeof(last_msg), "%s", msg);
   }
   return fail(EXIT_REFUSED, "no fund of this pass can pay this merchant");
 }
@@ -1261,7 +1267,8 @@ const struct command wallet_commands[] = {
     {"history", cmd_history, "history [ADDR]", "transactions of an account, newest first"},
     {"pay", cmd_pay, "pay MERCHANT EUR [--fund ID]... [--ref ORDER]",
      "household: pay a merchant; without --fund the funds expiring first are used"},
-    {"refund", cmd_refund, "refund TXID [EUR]", "merchant: refund (part of) a payment"},
+    {"refund", cmd_refund, "refund TXID [EUR]",
+     "merchant: refund part of a payment, or without EUR the whole payment"},
     {"audit", cmd_audit, "audit verify | audit report [--fund ID] [--format text|json|csv]",
      "auditor: verify the whole chain from genesis; reconcile every fund"},
     {"address", cmd_address, "address HEXKEY...",

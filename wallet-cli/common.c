@@ -103,7 +103,7 @@ int wallet_key(struct wallet *w)
 
 int wallet_account(struct wallet *w, const char *text, uint8_t pk[SP_PK_LEN])
 {
-  if (strncmp(text, "sp", 2) == 0 && strlen(text) > 20) {
+  if (strncmp(text, "sp", 2) == 0 && strlen(text) == SP_ADDRESS_LEN) {
     int rc = sp_address_decode(text, pk);
     if (rc)
       return fail(EXIT_USAGE, "'%s': %s", text, sp_keys_strerror(rc));

@@ -50,7 +50,7 @@ int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int usage_of(const char *cmd);
 
 int wallet_genesis(struct wallet *w);            /* HOME/genesis.bin */
-int wallet_key(struct wallet *w);                /* unseal --key (or the only key) */
+int wallet_key(struct wallet *w);                /* unseal the key named by --key */
 int wallet_connect(struct wallet *w);            /* needs genesis and key */
 /* Address or key name to a public key ("invalid address (checksum)"...). */
 int wallet_account(struct wallet *w, const char *text, uint8_t pk[SP_PK_LEN]);

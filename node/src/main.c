@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,8 @@ static const char usage_text[] =
     "  pubkey  --home DIR                 print the node's public key\n"
     "\n"
     "Options of 'run' override HOME/stadjerd.conf (lines 'listen = ...',\n"
-    "'observer = KEY', 'auditor = KEY', 'log-level = info'). A validator is a\n"
+    "'observer = KEY', 'auditor = KEY', 'log-level = info', 'empty-block-ms = 5000').\n"
+    "A validator is a\n"
     "node whose key is in the genesis; any other node is an observer.\n";
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...);
@@ -300,6 +302,9 @@ int main(int argc, char **argv)
       cfg.empty_block_ms = a.cfg.empty_block_ms;
     if (cfg.log_level >= 0)
       sp_log_set_level((enum sp_log_level)cfg.log_level);
+    /* libuv writes with write(2): a peer that hung up must cost an EPIPE
+     * on that connection, not the process (SIGPIPE's default is to die) */
+    signal(SIGPIPE, SIG_IGN);
     return sp_node_run(a.home, &cfg);
   }
   return usage_error("unknown command '%s'", cmd);

@@ -244,6 +244,31 @@ static bool app_valid(void *ctx, uint64_t height, const uint8_t *blk, size_t len
   return rc == 0;
 }
 
+static void reply_result(struct peer_info *pi, uint32_t req, const uint8_t txid[SP_HASH_LEN],
+                         uint32_t status, uint32_t reason, const char *text);
+static struct peer_info *peer_by_id(struct node *n, uint64_t id);
+
+/* A pending transaction the rules now refuse: answer whoever waits for it
+ * and drop it from the mempool. */
+static void refuse_pending(struct node *n, const uint8_t txid[SP_HASH_LEN],
+                           const struct sp_refusal *why)
+{
+  struct waiter **pw = &n->waiters;
+  while (*pw) {
+    struct waiter *w = *pw;
+    if (memcmp(w->txid, txid, SP_HASH_LEN) == 0) {
+      struct peer_info *pi = peer_by_id(n, w->peer);
+      if (pi)
+        reply_result(pi, w->req_id, txid, SP_TXS_REFUSED, (uint32_t)why->reason, why->msg);
+      *pw = w->next;
+      free(w);
+    } else {
+      pw = &w->next;
+    }
+  }
+  mp_remove(&n->mp, txid);
+}
+
 static int app_propose(void *ctx, uint64_t height, uint32_t round, struct sp_buf *out)
 {
   struct node *n = ctx;
@@ -277,6 +302,15 @@ static int app_propose(void *ctx, uint64_t height, uint32_t round, struct sp_buf
       taken += acc[i];
     LOG_I(height, NULL, "proposing round %u with %zu of %zu pending transactions", round,
           taken, cnt);
+    /* what the rules refuse now leaves the mempool with its answer (a
+     * sender's later transactions then fail on their sequence number and
+     * follow), instead of waiting for ever; what merely did not fit stays */
+    for (size_t i = cnt; i-- > 0;)
+      if (!acc[i] && why[i].reason != SP_R_NONE) {
+        uint8_t txid[SP_HASH_LEN];
+        memcpy(txid, n->mp.v[i]->txid, SP_HASH_LEN);
+        refuse_pending(n, txid, &why[i]);
+      }
   } else {
     LOG_E(height, NULL, "cannot build a proposal: %s", sp_ledger_strerror(rc));
   }
@@ -420,8 +454,9 @@ static void write_evidence(struct node *n, const struct sp_cons_action *a)
   char dir[PATH_MAX + 16], path[PATH_MAX + 96];
   snprintf(dir, sizeof(dir), "%s/evidence", n->home);
   mkdir(dir, 0700);
-  snprintf(path, sizeof(path), "%s/%llu-%u-%02x%02x%02x%02x.bin", dir,
-           (unsigned long long)a->height, a->round, a->vote.validator[0],
+  snprintf(path, sizeof(path), "%s/%llu-%u-%s-%02x%02x%02x%02x.bin", dir,
+           (unsigned long long)a->height, a->round,
+           a->vote.type == SP_VOTE_PREVOTE ? "prevote" : "precommit", a->vote.validator[0],
            a->vote.validator[1], a->vote.validator[2], a->vote.validator[3]);
   struct sp_buf b;
   sp_buf_init(&b, 4096);
@@ -1003,6 +1038,21 @@ static void gossip_submit(struct node *n, struct sp_peer *except, const struct m
  * seq 4 (pipelined submissions). */
 static void admit_finish(struct admission *ad, int status);
 
+static void add_waiter(struct node *n, struct peer_info *pi, const struct admission *ad,
+                       const uint8_t txid[SP_HASH_LEN])
+{
+  if (pi == NULL || !ad->reply)
+    return;
+  struct waiter *wt = calloc(1, sizeof(*wt));
+  if (wt) {
+    memcpy(wt->txid, txid, SP_HASH_LEN);
+    wt->peer = pi->id;
+    wt->req_id = ad->req_id;
+    wt->next = n->waiters;
+    n->waiters = wt;
+  }
+}
+
 static void admit_after(uv_work_t *w, int status)
 {
   struct admission *ad = w->data;
@@ -1076,20 +1126,15 @@ static void admit_finish(struct admission *ad, int status)
   LOG_D(0, e->tx.signer, "admitted %s seq %llu", sp_tx_kind_name(e->tx.kind),
         (unsigned long long)e->tx.seq);
   gossip_submit(n, pi ? pi->p : NULL, e);
+  /* the mempool owns e now, and a block may commit (and free it) as soon
+   * as consensus starts: register the waiter first, with its own copy */
+  add_waiter(n, pi, ad, e->txid);
   e = NULL;
   if (n->waiting)
     cons_start_now(n); /* there is something to order now */
+  goto drop;
 wait:
-  if (pi && ad->reply) {
-    struct waiter *wt = calloc(1, sizeof(*wt));
-    if (wt) {
-      memcpy(wt->txid, ad->e->txid, SP_HASH_LEN);
-      wt->peer = pi->id;
-      wt->req_id = ad->req_id;
-      wt->next = n->waiters;
-      n->waiters = wt;
-    }
-  }
+  add_waiter(n, pi, ad, e->txid);
 drop:
   if (e) {
     sp_tx_clear(&e->tx);

@@ -14,9 +14,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
   FUZZ_CHECK(blk.n_txs == blk.header.tx_count);
   FUZZ_CHECK(blk.has_last_commit == (blk.header.height > 1));
-  FUZZ_CHECK(!blk.has_last_commit || (blk.last_commit.height == blk.header.height - 1 &&
-                                       memcmp(blk.last_commit.block, blk.header.prev,
-                                              SP_HASH_LEN) == 0));
+  FUZZ_CHECK(!blk.has_last_commit ||
+             (blk.last_commit.height == blk.header.height - 1 &&
+              memcmp(blk.last_commit.block, blk.header.prev, SP_HASH_LEN) == 0));
 
   struct sp_buf b;
   sp_buf_init(&b, SP_MAX_BLOCK_BYTES);
@@ -24,7 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
   /* the header view re-encodes to the same bytes, so it hashes */
   sp_buf_reset(&b);
-  fuzz_check_same(sp_header_encode(&blk.header, &b), &b, blk.header.raw, blk.header.raw_len);
+  fuzz_check_same(sp_header_encode(&blk.header, &b), &b, blk.header.raw,
+                  blk.header.raw_len);
   sp_buf_free(&b);
   uint8_t h[SP_HASH_LEN];
   FUZZ_CHECK(sp_header_hash(&blk.header, h) == SP_OK);

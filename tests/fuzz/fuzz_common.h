@@ -17,19 +17,21 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      fprintf(stderr, "%s:%d: property violated: %s\n", __FILE__, __LINE__, #cond);       \
-      abort();                                                                            \
-    }                                                                                     \
+#define FUZZ_CHECK(cond)                                                                 \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
+      fprintf(stderr, "fuzz: %s:%d: property violated: %s\n", __FILE__, __LINE__,        \
+              #cond);                                                                    \
+      abort();                                                                           \
+    }                                                                                    \
   } while (0)
 
 /* Chain id every harness hashes and verifies with (and the generator signs
  * with): BLAKE2b-256 is not needed for a constant, any 32 bytes will do. */
 static const uint8_t FUZZ_CHAIN_ID[SP_HASH_LEN] = {
-    0x73, 0x70, 0x2d, 0x66, 0x75, 0x7a, 0x7a, 0x2d, 0x63, 0x68, 0x61, 0x69, 0x6e, 0x2d, 0x69, 0x64,
-    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f};
+    0x73, 0x70, 0x2d, 0x66, 0x75, 0x7a, 0x7a, 0x2d, 0x63, 0x68, 0x61,
+    0x69, 0x6e, 0x2d, 0x69, 0x64, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05,
+    0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f};
 
 /* Number of validators of the fuzz chain; validator i has seed {0x10+i, ...}. */
 #define FUZZ_VALIDATORS 4
@@ -78,20 +80,22 @@ static inline void fuzz_validator_keys(uint8_t pks[FUZZ_VALIDATORS][SP_PK_LEN],
 }
 
 /* A decoded object was accepted: its re-encoding must be the input itself. */
-static inline void fuzz_check_same(int enc_rc, const struct sp_buf *b, const uint8_t *data,
-                                   size_t size)
+static inline void fuzz_check_same(int enc_rc, const struct sp_buf *b,
+                                   const uint8_t *data, size_t size)
 {
   if (enc_rc != SP_OK) {
-    fprintf(stderr, "re-encode of an accepted input failed: %s (%s)\n", sp_errname(enc_rc),
-            sp_strerror(enc_rc));
+    fprintf(stderr, "fuzz: re-encode of an accepted input failed: %s (%s)\n",
+            sp_errname(enc_rc), sp_strerror(enc_rc));
     abort();
   }
   if (b->len != size || (size && memcmp(b->data, data, size) != 0)) {
     size_t i = 0;
     while (i < size && i < b->len && b->data[i] == data[i])
       i++;
-    fprintf(stderr, "re-encode differs from the input: %zu vs %zu bytes, first difference "
-                    "at offset %zu\n", b->len, size, i);
+    fprintf(stderr,
+            "fuzz: re-encode differs from the input: %zu vs %zu bytes, first difference "
+            "at offset %zu\n",
+            b->len, size, i);
     abort();
   }
 }

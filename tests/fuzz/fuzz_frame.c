@@ -26,8 +26,8 @@ static void take_frame(struct run *r, const uint8_t *frame, size_t len, size_t m
 
 /* Feed p[0..n) into fr, at most `piece` bytes per call; returns when the
  * piece is used up or the reader failed. */
-static void feed_piece(struct sp_frame_reader *fr, struct run *r, const uint8_t *p, size_t n,
-                       size_t max)
+static void feed_piece(struct sp_frame_reader *fr, struct run *r, const uint8_t *p,
+                       size_t n, size_t max)
 {
   size_t off = 0;
   for (;;) {
@@ -102,10 +102,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   while (off < n && split.rc == 0) {
     size_t piece;
     switch (mode) {
-    case 0: piece = 1; break;                                   /* byte by byte */
-    case 1: piece = (size_t)param + 1; break;                   /* fixed size */
+    case 0: piece = 1; break;                                     /* byte by byte */
+    case 1: piece = (size_t)param + 1; break;                     /* fixed size */
     case 2: piece = xorshift(&seed) % ((size_t)param + 2); break; /* random, with 0s */
-    default: piece = xorshift(&seed) % 8192 + 1; break;         /* random, large */
+    default: piece = xorshift(&seed) % 8192 + 1; break;           /* random, large */
     }
     if (piece > n - off)
       piece = n - off;
@@ -127,7 +127,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   FUZZ_CHECK(one.consumed == split.consumed);
   FUZZ_CHECK(one.n_frames == 0 ||
              memcmp(one.lens, split.lens, one.n_frames * sizeof(*one.lens)) == 0);
-  FUZZ_CHECK(one.frames_len == 0 || memcmp(one.frames, split.frames, one.frames_len) == 0);
+  FUZZ_CHECK(one.frames_len == 0 ||
+             memcmp(one.frames, split.frames, one.frames_len) == 0);
   if (one.rc == 0)
     FUZZ_CHECK(one.consumed == n);
 

@@ -16,10 +16,8 @@ static int money_code(int rc)
   case SP_E_MONEY_COMMA:
   case SP_E_MONEY_DECIMALS:
   case SP_E_MONEY_SYNTAX:
-  case SP_E_MONEY_TOO_LARGE:
-    return 1;
-  default:
-    return 0;
+  case SP_E_MONEY_TOO_LARGE: return 1;
+  default: return 0;
   }
 }
 
@@ -75,11 +73,12 @@ static void round_trip(uint64_t cents)
   uint64_t back = 0;
   int rc = sp_money_parse(text, &back);
   if (rc != SP_OK || back != cents) {
-    fprintf(stderr, "format(%llu) = \"%s\" parses to %llu (%s)\n", (unsigned long long)cents,
-            text, (unsigned long long)back, sp_errname(rc));
+    fprintf(stderr, "fuzz: format(%llu) = \"%s\" parses to %llu (%s)\n",
+            (unsigned long long)cents, text, (unsigned long long)back, sp_errname(rc));
     abort();
   }
-  FUZZ_CHECK(sp_money_format(back, again, sizeof(again)) == n && strcmp(text, again) == 0);
+  FUZZ_CHECK(sp_money_format(back, again, sizeof(again)) == n &&
+             strcmp(text, again) == 0);
   /* too small a buffer is refused, never truncated silently */
   FUZZ_CHECK(sp_money_format(cents, again, (size_t)n) == SP_E_BUFFER);
 }
@@ -105,7 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   uint64_t want = 0;
   int want_rc = ref_parse(text, &want);
   if (rc != want_rc || (rc == SP_OK && cents != want)) {
-    fprintf(stderr, "sp_money_parse(\"%s\") = %s %llu, reference %s %llu\n", text,
+    fprintf(stderr, "fuzz: sp_money_parse(\"%s\") = %s %llu, reference %s %llu\n", text,
             sp_errname(rc), (unsigned long long)cents, sp_errname(want_rc),
             (unsigned long long)want);
     abort();

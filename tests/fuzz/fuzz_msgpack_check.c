@@ -68,20 +68,29 @@ static size_t put_be(uint8_t *out, uint8_t tag, uint64_t v, int width)
 /* The shortest header, as msgpack specifies it, for each kind of item. */
 static size_t canon_uint(uint8_t *o, uint64_t v)
 {
-  if (v < 0x80) return put_be(o, (uint8_t)v, 0, 0);
-  if (v <= 0xff) return put_be(o, 0xcc, v, 1);
-  if (v <= 0xffff) return put_be(o, 0xcd, v, 2);
-  if (v <= 0xffffffffu) return put_be(o, 0xce, v, 4);
+  if (v < 0x80)
+    return put_be(o, (uint8_t)v, 0, 0);
+  if (v <= 0xff)
+    return put_be(o, 0xcc, v, 1);
+  if (v <= 0xffff)
+    return put_be(o, 0xcd, v, 2);
+  if (v <= 0xffffffffu)
+    return put_be(o, 0xce, v, 4);
   return put_be(o, 0xcf, v, 8);
 }
 
 static size_t canon_int(uint8_t *o, int64_t v)
 {
-  if (v >= 0) return canon_uint(o, (uint64_t)v);
-  if (v >= -32) return put_be(o, (uint8_t)(int8_t)v, 0, 0);
-  if (v >= INT8_MIN) return put_be(o, 0xd0, (uint64_t)v, 1);
-  if (v >= INT16_MIN) return put_be(o, 0xd1, (uint64_t)v, 2);
-  if (v >= INT32_MIN) return put_be(o, 0xd2, (uint64_t)v, 4);
+  if (v >= 0)
+    return canon_uint(o, (uint64_t)v);
+  if (v >= -32)
+    return put_be(o, (uint8_t)(int8_t)v, 0, 0);
+  if (v >= INT8_MIN)
+    return put_be(o, 0xd0, (uint64_t)v, 1);
+  if (v >= INT16_MIN)
+    return put_be(o, 0xd1, (uint64_t)v, 2);
+  if (v >= INT32_MIN)
+    return put_be(o, 0xd2, (uint64_t)v, 4);
   return put_be(o, 0xd3, (uint64_t)v, 8);
 }
 
@@ -91,17 +100,24 @@ static size_t canon_len(uint8_t *o, int kind, uint64_t n)
 {
   switch (kind) {
   case K_STR:
-    if (n < 32) return put_be(o, (uint8_t)(0xa0 | n), 0, 0);
-    if (n <= 0xff) return put_be(o, 0xd9, n, 1);
-    if (n <= 0xffff) return put_be(o, 0xda, n, 2);
+    if (n < 32)
+      return put_be(o, (uint8_t)(0xa0 | n), 0, 0);
+    if (n <= 0xff)
+      return put_be(o, 0xd9, n, 1);
+    if (n <= 0xffff)
+      return put_be(o, 0xda, n, 2);
     return put_be(o, 0xdb, n, 4);
   case K_BIN:
-    if (n <= 0xff) return put_be(o, 0xc4, n, 1);
-    if (n <= 0xffff) return put_be(o, 0xc5, n, 2);
+    if (n <= 0xff)
+      return put_be(o, 0xc4, n, 1);
+    if (n <= 0xffff)
+      return put_be(o, 0xc5, n, 2);
     return put_be(o, 0xc6, n, 4);
   default:
-    if (n < 16) return put_be(o, (uint8_t)(0x90 | n), 0, 0);
-    if (n <= 0xffff) return put_be(o, 0xdc, n, 2);
+    if (n < 16)
+      return put_be(o, (uint8_t)(0x90 | n), 0, 0);
+    if (n <= 0xffff)
+      return put_be(o, 0xdc, n, 2);
     return put_be(o, 0xdd, n, 4);
   }
 }
@@ -221,8 +237,10 @@ static void check_with_msgpack_c(const uint8_t *data, size_t size)
   msgpack_packer_init(&pk, &sb, sbuf_write);
   FUZZ_CHECK(msgpack_pack_object(&pk, u.data) == 0);
   if (sb.size != size || memcmp(sb.data, data, size) != 0) {
-    fprintf(stderr, "accepted as canonical, but msgpack-c re-packs it to %zu bytes "
-                    "(input %zu)\n", sb.size, size);
+    fprintf(stderr,
+            "fuzz: accepted as canonical, but msgpack-c re-packs it to %zu bytes "
+            "(input %zu)\n",
+            sb.size, size);
     abort();
   }
   msgpack_sbuffer_destroy(&sb);
@@ -238,8 +256,8 @@ static void one(const uint8_t *data, size_t size, int max_depth)
   int maxd;
   int ref = ref_check(data, size, max_depth, &maxd);
   if ((rc == SP_OK) != ref) {
-    fprintf(stderr, "sp_msgpack_check(max_depth %d) = %s, reference %s\n", max_depth,
-            sp_errname(rc), ref ? "accepts" : "refuses");
+    fprintf(stderr, "fuzz: sp_msgpack_check(max_depth %d) = %s, reference %s\n",
+            max_depth, sp_errname(rc), ref ? "accepts" : "refuses");
     abort();
   }
   if (rc != SP_OK)
@@ -276,7 +294,8 @@ static void items(const uint8_t *data, size_t size)
     int maxd;
     size_t ref = ref_item(data + off, size - off, 0, SP_MAX_DEPTH, &maxd);
     if ((rc == SP_OK) != (ref != 0) || (rc == SP_OK && len != ref)) {
-      fprintf(stderr, "item at offset %zu: sp_rd_raw %s (%zu bytes), reference %zu bytes\n",
+      fprintf(stderr,
+              "fuzz: item at offset %zu: sp_rd_raw %s (%zu bytes), reference %zu bytes\n",
               off, sp_errname(rc), len, ref);
       abort();
     }

@@ -118,9 +118,7 @@ static const char *sample_tx(int i, struct sp_tx *tx)
     tx->u.fund_deposit.amount = UINT64_C(1000000000);
     tx->u.fund_deposit.bank_ref = sp_str_c("NL91ABNA0417164300/2025-001");
     break;
-  case SP_TX_FUND_CLOSE:
-    tx->u.fund_close.fund = sp_str_c("kindpakket-2024");
-    break;
+  case SP_TX_FUND_CLOSE: tx->u.fund_close.fund = sp_str_c("kindpakket-2024"); break;
   case SP_TX_PASS_ENROLL:
     memcpy(tx->u.pass_enroll.pass, pass_pk[0], SP_PK_LEN);
     sp_hash(tx->u.pass_enroll.household, "household-42", 12);
@@ -128,7 +126,8 @@ static const char *sample_tx(int i, struct sp_tx *tx)
   case SP_TX_PASS_BLOCK:
   case SP_TX_PASS_UNBLOCK:
     memcpy(tx->u.reason.account, pass_pk[1], SP_PK_LEN);
-    tx->u.reason.reason = sp_str_c(kind == SP_TX_PASS_BLOCK ? "pas verloren" : "gevonden");
+    tx->u.reason.reason =
+        sp_str_c(kind == SP_TX_PASS_BLOCK ? "pas verloren" : "gevonden");
     break;
   case SP_TX_PASS_REPLACE:
     memcpy(tx->u.pass_replace.old_pass, pass_pk[1], SP_PK_LEN);
@@ -222,8 +221,8 @@ static void sample_cert(struct sp_cert *c, uint64_t height, uint32_t round,
   memcpy(c->block, block, SP_HASH_LEN);
   c->n_sigs = n;
   for (uint32_t i = 0; i < n; i++) {
-    struct sp_vote v = {.type = SP_VOTE_PRECOMMIT, .height = height, .round = round,
-                        .has_block = true};
+    struct sp_vote v = {
+        .type = SP_VOTE_PRECOMMIT, .height = height, .round = round, .has_block = true};
     memcpy(v.block, block, SP_HASH_LEN);
     memcpy(v.validator, val_pk[i], SP_PK_LEN);
     must(sp_vote_sign(&v, FUZZ_CHAIN_ID, val_sk[i]), "sign precommit");
@@ -308,6 +307,34 @@ static void sample_genesis(struct sp_genesis *g, uint32_t n_val)
 
 static struct sp_history_row hist_rows[2];
 static struct sp_block_entry blocks_v[2];
+static struct sp_fund_row fund_rows[2];
+
+/* A fund row: open fund `id` in clothing and sport, with some money moved. */
+static void sample_fund_row(struct sp_fund_row *f, const char *id, bool closed)
+{
+  memset(f, 0, sizeof(*f));
+  f->id = sp_str_c(id);
+  f->name = sp_str_c("Kindpakket 2025");
+  f->categories.n = 2;
+  f->categories.v[0] = sp_str_c("clothing");
+  f->categories.v[1] = sp_str_c("sport");
+  f->valid_from_ms = UINT64_C(1735689600000);
+  f->valid_until_ms = UINT64_C(1767225600000);
+  f->max_payment = 15000;
+  f->closed = closed;
+  f->deposited = UINT64_C(1000000000);
+  f->unissued = UINT64_C(999000000);
+  f->passes = 996250;
+  f->receivable = 2500;
+  f->settled = 1250;
+  f->issued = UINT64_C(1000000);
+  f->spent = 3750;
+  f->n_spending = 2;
+  f->spending[0].category = sp_str_c("clothing");
+  f->spending[0].cents = 1250;
+  f->spending[1].category = sp_str_c("sport");
+  f->spending[1].cents = 2500;
+}
 
 static const char *sample_msg(uint32_t type, struct sp_msg *m)
 {
@@ -331,9 +358,7 @@ static const char *sample_msg(uint32_t type, struct sp_msg *m)
     m->u.error.code = 17;
     m->u.error.message = sp_str_c("fonds gesloten");
     break;
-  case SP_MSG_SUBMIT:
-    sample_tx(SP_TX_PAY - 1, &m->u.submit);
-    break;
+  case SP_MSG_SUBMIT: sample_tx(SP_TX_PAY - 1, &m->u.submit); break;
   case SP_MSG_RESULT:
     sp_hash(m->u.result.txid, "tx", 2);
     m->u.result.status = SP_TXS_COMMITTED;
@@ -345,12 +370,8 @@ static const char *sample_msg(uint32_t type, struct sp_msg *m)
     sp_hash(m->u.result.proof[1], "p1", 2);
     break;
   case SP_MSG_TX_STATUS:
-  case SP_MSG_PROOF_Q:
-    sp_hash(m->u.txid.txid, "tx", 2);
-    break;
-  case SP_MSG_BALANCE_Q:
-    memcpy(m->u.account.account, pass_pk[0], SP_PK_LEN);
-    break;
+  case SP_MSG_PROOF_Q: sp_hash(m->u.txid.txid, "tx", 2); break;
+  case SP_MSG_BALANCE_Q: memcpy(m->u.account.account, pass_pk[0], SP_PK_LEN); break;
   case SP_MSG_BALANCE_A:
     memcpy(m->u.balance.account, pass_pk[0], SP_PK_LEN);
     m->u.balance.kind = SP_ACCT_PASS;
@@ -391,8 +412,7 @@ static const char *sample_msg(uint32_t type, struct sp_msg *m)
       sample_cert(&m->u.proof.cert, 2, 0, h, 3);
     }
     break;
-  case SP_MSG_STATUS_Q:
-    break;
+  case SP_MSG_STATUS_Q: break;
   case SP_MSG_STATUS_A:
     memcpy(m->u.status.chain_id, FUZZ_CHAIN_ID, SP_HASH_LEN);
     m->u.status.height = 100;
@@ -430,6 +450,13 @@ static const char *sample_msg(uint32_t type, struct sp_msg *m)
   case SP_MSG_VOTE:
     m->req_id = 0;
     sample_vote(&m->u.vote, SP_VOTE_PRECOMMIT, true, 2);
+    break;
+  case SP_MSG_FUNDS_Q: m->u.funds_q.fund = sp_str_c("kindpakket-2025"); break;
+  case SP_MSG_FUNDS_A:
+    m->u.funds.n = 2;
+    m->u.funds.rows = fund_rows;
+    sample_fund_row(&fund_rows[0], "kindpakket-2024", true);
+    sample_fund_row(&fund_rows[1], "kindpakket-2025", false);
     break;
   }
   return sp_msg_type_name(type);
@@ -482,10 +509,17 @@ static int read_vec(const char *path, struct sp_buf *out)
 
 static void add_vectors(const char *dir)
 {
-  static const struct { const char *prefix, *harness; } routes[] = {
-      {"tx-", "fuzz_tx"},         {"block", "fuzz_block"},       {"genesis", "fuzz_genesis"},
-      {"header", "fuzz_header"},  {"cert", "fuzz_cert"},         {"vote", "fuzz_vote"},
-      {"proposal", "fuzz_proposal"}, {"msg-", "fuzz_msg"},
+  static const struct {
+    const char *prefix, *harness;
+  } routes[] = {
+      {"tx-", "fuzz_tx"},
+      {"block", "fuzz_block"},
+      {"genesis", "fuzz_genesis"},
+      {"header", "fuzz_header"},
+      {"cert", "fuzz_cert"},
+      {"vote", "fuzz_vote"},
+      {"proposal", "fuzz_proposal"},
+      {"msg-", "fuzz_msg"},
   };
   DIR *d = opendir(dir);
   if (d == NULL)
@@ -521,7 +555,8 @@ static void add_vectors(const char *dir)
 
 /* ---------------------------------------------------------------- main */
 
-static void frame_seed(const char *name, uint8_t mode, uint8_t max, const struct sp_buf *stream)
+static void frame_seed(const char *name, uint8_t mode, uint8_t max,
+                       const struct sp_buf *stream)
 {
   uint8_t *p = malloc(stream->len + 2);
   if (p == NULL)
@@ -606,7 +641,11 @@ int main(int argc, char **argv)
   }
 
   /* blocks: empty first block, first block with txs, later block with commit */
-  static const struct { uint64_t height; uint32_t n; const char *name; } blocks[] = {
+  static const struct {
+    uint64_t height;
+    uint32_t n;
+    const char *name;
+  } blocks[] = {
       {1, 0, "h1-empty"}, {1, 3, "h1-3tx"}, {2, 1, "h2-1tx-commit"}, {5, 0, "h5-empty"}};
   for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {
     struct sp_block blk;
@@ -631,7 +670,7 @@ int main(int argc, char **argv)
   g.categories[0] = sp_str_c("a");
   g.categories[1] = sp_str_c("b");
   g.params.max_block_txs = SP_MAX_BLOCK_TXS;
-  g.params.max_block_bytes = 1024;
+  g.params.max_block_bytes = SP_MIN_BLOCK_BYTES;
   put_buf("fuzz_genesis", "edge-ab", sp_genesis_encode(&g, &b), &b);
 
   /* votes, proposals, certificates */
@@ -679,6 +718,13 @@ int main(int argc, char **argv)
   m.u.balance.rows[0].fund = sp_str_c("a");
   m.u.balance.rows[1].fund = sp_str_c("b");
   put_buf("fuzz_msg", "edge-balance-ab", sp_msg_encode(&m, &b), &b);
+  sample_msg(SP_MSG_FUNDS_Q, &m);
+  m.u.funds_q.fund = sp_str_c(""); /* all funds */
+  put_buf("fuzz_msg", "edge-funds-q-all", sp_msg_encode(&m, &b), &b);
+  sample_msg(SP_MSG_FUNDS_A, &m);
+  fund_rows[0].id = sp_str_c("a");
+  fund_rows[1].id = sp_str_c("b");
+  put_buf("fuzz_msg", "edge-funds-ab", sp_msg_encode(&m, &b), &b);
 
   /* frames: same stream, different splits and maxima */
   frame_seed("all-oneshot", 0xff, 0xff, &stream);
@@ -692,13 +738,24 @@ int main(int argc, char **argv)
   frame_seed("empty-frame", 0x01, 0xff, &raw);
 
   /* msgpack: small hand-made canonical items of each allowed type */
-  static const struct { const char *name; const char *bytes; size_t n; } items[] = {
+  static const struct {
+    const char *name;
+    const char *bytes;
+    size_t n;
+  } items[] = {
       {"uint", "\x7f", 1},
       {"uint64", "\xcf\x00\x00\x01\x00\x00\x00\x00\x00", 9},
       {"neg", "\xff", 1},
       {"neg16-refused", "\xd1\x80\x00", 3}, /* only -1 is allowed */
-      {"str", "\xa3" "abc", 4},
-      {"str8-utf8", "\xd9\x20" "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" "01234567890123456789012", 34},
+      {"str",
+       "\xa3"
+       "abc",
+       4},
+      {"str8-utf8",
+       "\xd9\x20"
+       "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+       "01234567890123456789012",
+       34},
       {"bin", "\xc4\x02\x00\xff", 4},
       {"nested", "\x92\x91\x90\x93\x01\xff\xa0", 7},
       {"deep9", "\x91\x91\x91\x91\x91\x91\x91\x91\x90", 9},
@@ -707,8 +764,8 @@ int main(int argc, char **argv)
     put("fuzz_msgpack_check", items[i].name, items[i].bytes, items[i].n);
 
   /* money */
-  static const char *const amounts[] = {"12.50", "0",     "0.05",  "12.5",
-                                        "10000000000.00", "12,50", "1e3", "007.10"};
+  static const char *const amounts[] = {"12.50",          "0",     "0.05", "12.5",
+                                        "10000000000.00", "12,50", "1e3",  "007.10"};
   for (size_t i = 0; i < sizeof(amounts) / sizeof(amounts[0]); i++) {
     snprintf(name, sizeof(name), "amount-%zu", i);
     put("fuzz_money", name, amounts[i], strlen(amounts[i]));
