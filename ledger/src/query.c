@@ -492,7 +492,10 @@ int sp_ledger_backup(struct sp_ledger *l, const char *dir)
 {
   if (mkdir(dir, 0700) != 0 && errno != EEXIST)
     return SP_LE_IO;
-  /* a consistent snapshot from a read transaction; writers keep going */
+  /* a consistent snapshot from a read transaction; writers keep going.
+   * The copy's transaction is LMDB's own, so hold off map growth for it. */
+  pthread_rwlock_rdlock(&l->st.resize);
   int rc = mdb_env_copy2(l->st.env, dir, MDB_CP_COMPACT);
+  pthread_rwlock_unlock(&l->st.resize);
   return rc ? store_err(rc) : SP_LE_OK;
 }

@@ -808,6 +808,8 @@ int rules_apply(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
   case SP_TX_CLAIM: rc = claim(w, c, tx, why); break;
   default: rc = refuse(why, SP_R_MALFORMED, "unknown transaction kind %u", tx->kind);
   }
+  if (w->rc == MDB_MAP_FULL)
+    return MDB_MAP_FULL; /* whatever failed after it failed because of it */
   if (rc)
     return rc;
   /* re-read: the handler may have rewritten the signer's own record */

@@ -140,6 +140,10 @@ int wctx_commit(struct wctx *w)
 
 int st_get(struct wctx *w, enum db db, const void *k, size_t kn, MDB_val *v)
 {
+  /* after a failed write (MAP_FULL) LMDB refuses every further operation
+   * with MDB_BAD_TXN: report the cause, so the caller grows and retries */
+  if (w->rc)
+    return w->rc;
   MDB_val key = {kn, (void *)k};
   int rc = mdb_get(w->txn, w->s->dbi[db], &key, v);
   if (rc == MDB_NOTFOUND)

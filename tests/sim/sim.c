@@ -39,16 +39,16 @@
 #include "sp/error.h"
 #include "sp/objects.h"
 
-#define MAXN 64
-#define BLK_LEN 72
-#define GOSSIP_MS 300       /* relay / status tick */
-#define SYNC_LAG_MS 500     /* block sync is slower than live votes */
-#define APPLY_MIN_MS 10     /* a decided block takes this long to apply ... */
-#define APPLY_MAX_MS 100    /* ... up to this; then the next height starts */
-#define POST_DELAY_MAX 30   /* network delay bound after the heal, ms */
-#define LIVENESS_BASE_MS 60000
+#define MAXN                   64
+#define BLK_LEN                72
+#define GOSSIP_MS              300 /* relay / status tick */
+#define SYNC_LAG_MS            500 /* block sync is slower than live votes */
+#define APPLY_MIN_MS           10  /* a decided block takes this long to apply ... */
+#define APPLY_MAX_MS           100 /* ... up to this; then the next height starts */
+#define POST_DELAY_MAX         30  /* network delay bound after the heal, ms */
+#define LIVENESS_BASE_MS       60000
 #define LIVENESS_PER_HEIGHT_MS 5000
-#define MAX_EVENTS 4000000u
+#define MAX_EVENTS             4000000u
 
 /* ================================================================ util */
 
@@ -207,8 +207,8 @@ struct htab {
   size_t cap, n;
 };
 
-static void mkkey(uint8_t k[HKEY], uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e,
-                  uint64_t f)
+static void mkkey(uint8_t k[HKEY], uint64_t a, uint64_t b, uint64_t c, uint64_t d,
+                  uint64_t e, uint64_t f)
 {
   put64(k, a);
   put64(k + 8, b);
@@ -387,7 +387,8 @@ static struct msg *msg_vote(const struct sp_vote *v, int from)
   return m;
 }
 
-static struct msg *msg_prop(const struct sp_proposal *p, const uint8_t *b, size_t n, int from)
+static struct msg *msg_prop(const struct sp_proposal *p, const uint8_t *b, size_t n,
+                            int from)
 {
   struct msg *m = xcalloc(1, sizeof(*m));
   m->refs = 1;
@@ -436,11 +437,12 @@ struct faults {
 static void faults_format(const struct faults *f, char *out, size_t n)
 {
   snprintf(out, n,
-           "byz=%" PRIu32 ",mode=%s,drop=%" PRIu32 ",dup=%" PRIu32 ",delay=%" PRIu32 "-%" PRIu32
-           ",slow=%" PRIu32 "/%" PRIu32 ",parts=%" PRIu32 ",crashes=%" PRIu32 ",pcrash=%" PRIu32
-           ",heal=%" PRIu32,
-           f->byz, byz_names[f->byz_mode & 3], f->drop_ppm, f->dup_ppm, f->delay_lo, f->delay_hi,
-           f->slow_ppm, f->slow_hi, f->parts, f->crashes, f->pcrash_ppm, f->heal);
+           "byz=%" PRIu32 ",mode=%s,drop=%" PRIu32 ",dup=%" PRIu32 ",delay=%" PRIu32
+           "-%" PRIu32 ",slow=%" PRIu32 "/%" PRIu32 ",parts=%" PRIu32 ",crashes=%" PRIu32
+           ",pcrash=%" PRIu32 ",heal=%" PRIu32,
+           f->byz, byz_names[f->byz_mode & 3], f->drop_ppm, f->dup_ppm, f->delay_lo,
+           f->delay_hi, f->slow_ppm, f->slow_hi, f->parts, f->crashes, f->pcrash_ppm,
+           f->heal);
 }
 
 /* Parse "key=value,..." (the format above; missing keys are 0/none, and
@@ -455,7 +457,8 @@ static int faults_parse(const char *spec, struct faults *f)
     return 0;
   char *copy = (char *)xdup((const uint8_t *)spec, strlen(spec) + 1), *save = NULL;
   int rc = 0;
-  for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
+  for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0;
+       tok = strtok_r(NULL, ",", &save)) {
     char *eq = strchr(tok, '=');
     if (!eq) {
       rc = -1;
@@ -555,15 +558,16 @@ enum ev_type {
 };
 
 struct event {
-  uint64_t t, seq;
+  uint64_t t, seq; /* order: time, then sequence number */
   uint8_t type;
-  uint8_t step;
-  uint16_t node;
-  uint32_t inc;
-  uint32_t round;
+  uint8_t step;   /* TIMEOUT */
+  uint16_t node;  /* the node it happens to */
+  uint32_t inc;   /* the node's incarnation (TIMEOUT, SYNC, FETCH, START);
+                   * the sender (DELIVER); the downtime in ms (CRASH) */
+  uint32_t round; /* TIMEOUT, FETCH */
   uint64_t height;
-  struct msg *m;
-  uint8_t hash[SP_HASH_LEN];
+  struct msg *m;             /* DELIVER: a reference */
+  uint8_t hash[SP_HASH_LEN]; /* FETCH */
 };
 
 struct sim;
@@ -658,7 +662,8 @@ __attribute__((format(printf, 3, 4))) static void violation(struct sim *s, bool 
   va_end(ap);
 }
 
-__attribute__((format(printf, 2, 3))) static void trace(struct sim *s, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void trace(struct sim *s, const char *fmt,
+                                                        ...)
 {
   if (!s->verbose)
     return;
@@ -672,12 +677,16 @@ __attribute__((format(printf, 2, 3))) static void trace(struct sim *s, const cha
 
 static const char *step_name(int st)
 {
-  return st == SP_STEP_PROPOSE ? "propose" : st == SP_STEP_PREVOTE ? "prevote" : "precommit";
+  return st == SP_STEP_PROPOSE   ? "propose"
+         : st == SP_STEP_PREVOTE ? "prevote"
+                                 : "precommit";
 }
 
 static const char *vote_name(uint32_t t)
 {
-  return t == SP_VOTE_PREVOTE ? "prevote" : t == SP_VOTE_PRECOMMIT ? "precommit" : "vote?";
+  return t == SP_VOTE_PREVOTE     ? "prevote"
+         : t == SP_VOTE_PRECOMMIT ? "precommit"
+                                  : "vote?";
 }
 
 /* ---------------------------------------------------------- event heap */
@@ -755,21 +764,24 @@ static const uint8_t *prev_hash(const struct node *nd, uint64_t height)
 /* Block: "SPB1" | height u64 | round u32 | proposer u32 | prev hash |
  * 16-byte payload | variant u32. The payload is a function of the seed and
  * the other fields, so the propose callback is deterministic. */
-static void make_block(const struct sim *s, uint8_t out[BLK_LEN], uint64_t height, uint32_t rnd,
-                       uint32_t proposer, const uint8_t prev[SP_HASH_LEN], uint32_t variant)
+static void make_block(const struct sim *s, uint8_t out[BLK_LEN], uint64_t height,
+                       uint32_t rnd, uint32_t proposer, const uint8_t prev[SP_HASH_LEN],
+                       uint32_t variant)
 {
   memcpy(out, "SPB1", 4);
   put64(out + 4, height);
   put32(out + 12, rnd);
   put32(out + 16, proposer);
   memcpy(out + 20, prev, SP_HASH_LEN);
-  uint64_t x = s->seed ^ mix64(height) ^ mix64((uint64_t)rnd << 20 | proposer) ^ mix64(variant + 77);
+  uint64_t x = s->seed ^ mix64(height) ^ mix64((uint64_t)rnd << 20 | proposer) ^
+               mix64(variant + 77);
   put64(out + 52, splitmix64(&x));
   put64(out + 60, splitmix64(&x));
   put32(out + 68, variant);
 }
 
-static int app_block_id(void *ctx, const uint8_t *block, size_t n, uint8_t out[SP_HASH_LEN])
+static int app_block_id(void *ctx, const uint8_t *block, size_t n,
+                        uint8_t out[SP_HASH_LEN])
 {
   const struct node *nd = ctx;
   if (n < 4 || memcmp(block, "SPB1", 4) != 0)
@@ -854,7 +866,8 @@ static void broadcast(struct sim *s, int from, struct msg *m)
 
 /* ------------------------------------------------------------ invariants */
 
-static void check_honest_vote(struct sim *s, const struct node *nd, const struct sp_vote *v)
+static void check_honest_vote(struct sim *s, const struct node *nd,
+                              const struct sp_vote *v)
 {
   uint8_t k[HKEY];
   mkkey(k, 'V', (uint64_t)nd->idx, v->height, v->round, v->type, 0);
@@ -871,16 +884,17 @@ static void check_honest_vote(struct sim *s, const struct node *nd, const struct
   }
   if (memcmp(e->data, tgt, sizeof(tgt)) != 0)
     violation(s, true,
-              "honest validator %d signed two different %ss at height %" PRIu64 " round %" PRIu32
-              " (equivocation, e.g. after a restart)",
+              "honest validator %d signed two different %ss at height %" PRIu64
+              " round %" PRIu32 " (equivocation, e.g. after a restart)",
               nd->idx, vote_name(v->type), v->height, v->round);
   /* (the signature itself is checked by every receiving core) */
   if (memcmp(v->validator, nd->pk, SP_PK_LEN) != 0)
     violation(s, true, "honest validator %d emitted a vote under another key", nd->idx);
 }
 
-static void check_honest_prop(struct sim *s, const struct node *nd, const struct sp_proposal *p,
-                              const uint8_t *block, size_t len)
+static void check_honest_prop(struct sim *s, const struct node *nd,
+                              const struct sp_proposal *p, const uint8_t *block,
+                              size_t len)
 {
   uint8_t k[HKEY], id[SP_HASH_LEN];
   mkkey(k, 'P', (uint64_t)nd->idx, p->height, p->round, 0, 0);
@@ -904,15 +918,18 @@ static void check_honest_prop(struct sim *s, const struct node *nd, const struct
               nd->idx, p->height, p->round);
 }
 
-static void check_evidence(struct sim *s, const struct node *nd, const struct sp_cons_action *a)
+static void check_evidence(struct sim *s, const struct node *nd,
+                           const struct sp_cons_action *a)
 {
   const struct sp_vote *v1 = &a->vote, *v2 = &a->vote2;
   bool same_target = v1->has_block == v2->has_block &&
                      (!v1->has_block || memcmp(v1->block, v2->block, SP_HASH_LEN) == 0);
-  if (sp_vote_verify(v1, s->chain_id) != SP_OK || sp_vote_verify(v2, s->chain_id) != SP_OK ||
+  if (sp_vote_verify(v1, s->chain_id) != SP_OK ||
+      sp_vote_verify(v2, s->chain_id) != SP_OK ||
       memcmp(v1->validator, v2->validator, SP_PK_LEN) != 0 || v1->height != v2->height ||
       v1->round != v2->round || v1->type != v2->type || same_target) {
-    violation(s, false, "node %d emitted evidence that is not two conflicting signed votes",
+    violation(s, false,
+              "node %d emitted evidence that is not two conflicting signed votes",
               nd->idx);
     return;
   }
@@ -922,8 +939,8 @@ static void check_evidence(struct sim *s, const struct node *nd, const struct sp
                 "node %d emitted evidence against honest validator %" PRIu32
                 " (height %" PRIu64 " round %" PRIu32 ")",
                 nd->idx, i, v1->height, v1->round);
-  trace(s, "node %d: evidence against a Byzantine validator h%" PRIu64 " r%" PRIu32, nd->idx,
-        v1->height, v1->round);
+  trace(s, "node %d: evidence against a Byzantine validator h%" PRIu64 " r%" PRIu32,
+        nd->idx, v1->height, v1->round);
 }
 
 static void log_prune(struct node *nd, uint64_t min_height)
@@ -965,21 +982,23 @@ static bool log_add(struct node *nd, struct msg *m)
 /* The node decides block `data` at its next height with certificate cert.
  * Checks everything a decision must satisfy, then appends to its chain. */
 static bool decide(struct sim *s, struct node *nd, const uint8_t *data, size_t len,
-                   const struct sp_cert *cert, const uint8_t hash[SP_HASH_LEN], const char *how)
+                   const struct sp_cert *cert, const uint8_t hash[SP_HASH_LEN],
+                   const char *how)
 {
   uint64_t h = chain_height(nd) + 1;
   uint8_t id[SP_HASH_LEN];
   char b1[17], b2[17];
   if (cert->height != h) {
-    violation(s, true, "node %d: %s at height %" PRIu64 " but its chain expects height %" PRIu64,
+    violation(s, true,
+              "node %d: %s at height %" PRIu64 " but its chain expects height %" PRIu64,
               nd->idx, how, cert->height, h);
     return false;
   }
   if (sim_block_id(s, data, len, id) != 0 || memcmp(id, hash, SP_HASH_LEN) != 0 ||
       memcmp(cert->block, hash, SP_HASH_LEN) != 0) {
     violation(s, true,
-              "node %d: %s at height %" PRIu64 ": certificate/hash do not name the block", nd->idx,
-              how, h);
+              "node %d: %s at height %" PRIu64 ": certificate/hash do not name the block",
+              nd->idx, how, h);
     return false;
   }
   /* sp_cert_verify, cached by the certificate's hash (sync hands the same
@@ -1002,8 +1021,8 @@ static bool decide(struct sim *s, struct node *nd, const uint8_t *data, size_t l
     return false;
   }
   if (!app_valid(nd, h, data, len)) {
-    violation(s, true, "node %d: %s at height %" PRIu64 " decided an invalid block", nd->idx, how,
-              h);
+    violation(s, true, "node %d: %s at height %" PRIu64 " decided an invalid block",
+              nd->idx, how, h);
     return false;
   }
   if (h >= s->ncommits) {
@@ -1017,10 +1036,11 @@ static bool decide(struct sim *s, struct node *nd, const uint8_t *data, size_t l
   struct commit_rec *c = &s->commits[h];
   if (c->have && memcmp(c->hash, hash, SP_HASH_LEN) != 0) {
     violation(s, true,
-              "SAFETY: honest validators %d and %d committed different blocks at height %" PRIu64
-              " (%s… in round %" PRIu32 " vs %s… in round %" PRIu32 ", via %s)",
-              c->by, nd->idx, h, hex8(c->hash, b1), c->cert.round, hex8(hash, b2), cert->round,
-              how);
+              "SAFETY: honest validators %d and %d committed different blocks at height "
+              "%" PRIu64 " (%s… in round %" PRIu32 " vs %s… in round %" PRIu32
+              ", via %s)",
+              c->by, nd->idx, h, hex8(c->hash, b1), c->cert.round, hex8(hash, b2),
+              cert->round, how);
     return false;
   }
   if (!c->have) {
@@ -1036,8 +1056,8 @@ static bool decide(struct sim *s, struct node *nd, const uint8_t *data, size_t l
     nd->chain = xrealloc(nd->chain, nd->chain_cap * sizeof(*nd->chain));
   }
   memcpy(nd->chain[nd->chain_len++], hash, SP_HASH_LEN);
-  trace(s, "node %d: DECIDE h%" PRIu64 " r%" PRIu32 " %s… via %s", nd->idx, h, cert->round,
-        hex8(hash, b1), how);
+  trace(s, "node %d: DECIDE h%" PRIu64 " r%" PRIu32 " %s… via %s", nd->idx, h,
+        cert->round, hex8(hash, b1), how);
   log_prune(nd, h + 1);
   return true;
 }
@@ -1051,7 +1071,8 @@ static void adversary_watch(struct sim *s, const struct node *nd);
 static void check_rc(struct sim *s, const struct node *nd, int rc, const char *what)
 {
   if (rc != SP_OK)
-    violation(s, false, "node %d: %s returned %d (%s)", nd->idx, what, rc, sp_strerror(rc));
+    violation(s, false, "node %d: %s returned %d (%s)", nd->idx, what, rc,
+              sp_strerror(rc));
 }
 
 /* Begin height h on the node's core (after a decision or a sync). */
@@ -1098,8 +1119,8 @@ static void exec_actions(struct sim *s, struct node *nd)
       nd->snap = xdup(a->data, a->len);
       nd->snap_len = a->len;
       if (nd->crash_armed) {
-        trace(s, "node %d: crash right after PERSIST (h%" PRIu64 " r%" PRIu32 ")", nd->idx,
-              a->height, a->round);
+        trace(s, "node %d: crash right after PERSIST (h%" PRIu64 " r%" PRIu32 ")",
+              nd->idx, a->height, a->round);
         crash_node(s, nd, nd->armed_down);
       }
       break;
@@ -1126,8 +1147,9 @@ static void exec_actions(struct sim *s, struct node *nd)
     case SP_CA_VOTE: {
       check_honest_vote(s, nd, &a->vote);
       struct msg *m = msg_vote(&a->vote, nd->idx);
-      trace(s, "node %d: %s h%" PRIu64 " r%" PRIu32 " %s", nd->idx, vote_name(a->vote.type),
-            a->vote.height, a->vote.round, a->vote.has_block ? hex8(a->vote.block, b1) : "nil");
+      trace(s, "node %d: %s h%" PRIu64 " r%" PRIu32 " %s", nd->idx,
+            vote_name(a->vote.type), a->vote.height, a->vote.round,
+            a->vote.has_block ? hex8(a->vote.block, b1) : "nil");
       log_add(nd, m);
       broadcast(s, nd->idx, m);
       msg_unref(m);
@@ -1137,8 +1159,8 @@ static void exec_actions(struct sim *s, struct node *nd)
       /* someone else's vote passed on (the polka behind a lock or a
        * proposal's valid round): no own-vote checks apply */
       struct msg *m = msg_vote(&a->vote, nd->idx);
-      trace(s, "node %d: relays %s h%" PRIu64 " r%" PRIu32, nd->idx, vote_name(a->vote.type),
-            a->vote.height, a->vote.round);
+      trace(s, "node %d: relays %s h%" PRIu64 " r%" PRIu32, nd->idx,
+            vote_name(a->vote.type), a->vote.height, a->vote.round);
       log_add(nd, m);
       broadcast(s, nd->idx, m);
       msg_unref(m);
@@ -1163,15 +1185,16 @@ static void exec_actions(struct sim *s, struct node *nd)
         break;
       }
       if (memcmp(a->hash, a->cert.block, SP_HASH_LEN) != 0) {
-        violation(s, true, "node %d: COMMIT hash differs from its certificate's block", nd->idx);
+        violation(s, true, "node %d: COMMIT hash differs from its certificate's block",
+                  nd->idx);
         break;
       }
       if (decide(s, nd, a->data, a->len, &a->cert, a->hash, "commit"))
         next = a->height + 1;
       break;
     case SP_CA_REQUEST: {
-      trace(s, "node %d: REQUEST h%" PRIu64 " r%" PRIu32 " %s…", nd->idx, a->height, a->round,
-            hex8(a->hash, b1));
+      trace(s, "node %d: REQUEST h%" PRIu64 " r%" PRIu32 " %s…", nd->idx, a->height,
+            a->round, hex8(a->hash, b1));
       struct event e;
       memset(&e, 0, sizeof(e));
       e.inc = nd->inc;
@@ -1181,9 +1204,7 @@ static void exec_actions(struct sim *s, struct node *nd)
       at(s, s->now + net_delay(s), EV_FETCH, nd->idx, &e);
       break;
     }
-    case SP_CA_EVIDENCE:
-      check_evidence(s, nd, a);
-      break;
+    case SP_CA_EVIDENCE: check_evidence(s, nd, a); break;
     default:
       violation(s, false, "node %d: unknown action type %d", nd->idx, (int)a->type);
     }
@@ -1243,7 +1264,8 @@ static void restart_node(struct sim *s, struct node *nd)
 
 /* ------------------------------------------------------------ Byzantine */
 
-static bool byz_once(struct sim *s, int b, uint64_t h, uint32_t r, uint64_t what, uint64_t tag)
+static bool byz_once(struct sim *s, int b, uint64_t h, uint32_t r, uint64_t what,
+                     uint64_t tag)
 {
   uint8_t k[HKEY];
   bool created;
@@ -1260,8 +1282,8 @@ static uint64_t byz_count(struct sim *s, int b, uint64_t h, uint32_t r, uint64_t
   return htab_get(&s->byz_acted, k, &created)->val++;
 }
 
-static void byz_send_vote(struct sim *s, struct node *bn, uint32_t type, uint64_t h, uint32_t r,
-                          const uint8_t *target, const bool *to)
+static void byz_send_vote(struct sim *s, struct node *bn, uint32_t type, uint64_t h,
+                          uint32_t r, const uint8_t *target, const bool *to)
 {
   struct sp_vote v;
   memset(&v, 0, sizeof(v));
@@ -1282,8 +1304,9 @@ static void byz_send_vote(struct sim *s, struct node *bn, uint32_t type, uint64_
   msg_unref(m);
 }
 
-static void byz_send_prop(struct sim *s, struct node *bn, uint64_t h, uint32_t r, int64_t vr,
-                          const uint8_t *block, size_t len, const uint8_t *id, const bool *to)
+static void byz_send_prop(struct sim *s, struct node *bn, uint64_t h, uint32_t r,
+                          int64_t vr, const uint8_t *block, size_t len, const uint8_t *id,
+                          const bool *to)
 {
   struct sp_proposal p;
   memset(&p, 0, sizeof(p));
@@ -1313,19 +1336,20 @@ static void random_split(struct sim *s, bool to[MAXN], uint32_t num, uint32_t de
  * the same nodes. Prevotes reach about 2/3 of the nodes, precommits about
  * 1/3: a polka some see and others do not, and a commit quorum only a few
  * complete, which is what splits honest nodes across rounds. */
-static void byz_audience(const struct sim *s, int b, uint64_t h, uint32_t r, uint32_t type,
-                         bool to[MAXN])
+static void byz_audience(const struct sim *s, int b, uint64_t h, uint32_t r,
+                         uint32_t type, bool to[MAXN])
 {
   for (uint32_t j = 0; j < s->n; j++) {
-    uint64_t x = mix64(s->seed ^ mix64(h * 131 + r) ^ ((uint64_t)b << 40) ^ ((uint64_t)type << 48) ^
-                       ((uint64_t)j << 56));
+    uint64_t x = mix64(s->seed ^ mix64(h * 131 + r) ^ ((uint64_t)b << 40) ^
+                       ((uint64_t)type << 48) ^ ((uint64_t)j << 56));
     to[j] = x % 3 < (type == SP_VOTE_PREVOTE ? 2u : 1u);
   }
 }
 
 /* Plan and start the lock attack at (h, r), whose proposer is Byzantine.
  * false if the validator set does not allow it. */
-static bool byz_attack(struct sim *s, uint64_t h, uint32_t r, const uint8_t prev[SP_HASH_LEN])
+static bool byz_attack(struct sim *s, uint64_t h, uint32_t r,
+                       const uint8_t prev[SP_HASH_LEN])
 {
   uint32_t nbyz = 0, honest[MAXN], nh = 0;
   for (uint32_t i = 0; i < s->n; i++) {
@@ -1449,8 +1473,8 @@ static void byz_propose(struct sim *s, struct node *bn, uint64_t h, uint32_t r, 
     if (kind == 3)
       ida[0] ^= 1;
   }
-  trace(s, "byz %d: garbage proposal (kind %" PRIu64 ") h%" PRIu64 " r%" PRIu32, bn->idx, kind,
-        h, r);
+  trace(s, "byz %d: garbage proposal (kind %" PRIu64 ") h%" PRIu64 " r%" PRIu32, bn->idx,
+        kind, h, r);
   byz_send_prop(s, bn, h, r, SP_ROUND_NONE, a, BLK_LEN, ida, NULL);
 }
 
@@ -1494,7 +1518,8 @@ static void byz_react(struct sim *s, struct node *bn, const struct msg *m)
   /* propose in this round (and, unless planning the lock attack, already
    * in the next one) if it is ours */
   for (uint32_t rr = r; rr <= r + (mode == BYZ_EQUIV ? 0u : 1u); rr++)
-    if ((uint32_t)((h + rr) % s->n) == (uint32_t)bn->idx && byz_once(s, bn->idx, h, rr, 9, 0))
+    if ((uint32_t)((h + rr) % s->n) == (uint32_t)bn->idx &&
+        byz_once(s, bn->idx, h, rr, 9, 0))
       byz_propose(s, bn, h, rr, mode);
 
   const uint8_t *target = NULL;
@@ -1515,7 +1540,8 @@ static void byz_react(struct sim *s, struct node *bn, const struct msg *m)
   if (mode == BYZ_EQUIV) {
     for (uint32_t type = SP_VOTE_PREVOTE; type <= SP_VOTE_PRECOMMIT; type++) {
       uint64_t tag = target ? get64(target) | 1 : 0;
-      if (!byz_once(s, bn->idx, h, r, type, tag) || byz_count(s, bn->idx, h, r, type) >= 3)
+      if (!byz_once(s, bn->idx, h, r, type, tag) ||
+          byz_count(s, bn->idx, h, r, type) >= 3)
         continue;
       bool to[MAXN];
       byz_audience(s, bn->idx, h, r, type, to);
@@ -1565,11 +1591,12 @@ static void on_deliver(struct sim *s, struct event *e)
   if (s->verbose) {
     char b1[17];
     if (m->kind == MSG_PROP)
-      trace(s, "node %d <- %d: proposal h%" PRIu64 " r%" PRIu32 " vr%" PRId64 " %s…", nd->idx,
-            (int)e->inc, m->height, m->round, m->p.valid_round, hex8(m->p.block, b1));
+      trace(s, "node %d <- %d: proposal h%" PRIu64 " r%" PRIu32 " vr%" PRId64 " %s…",
+            nd->idx, (int)e->inc, m->height, m->round, m->p.valid_round,
+            hex8(m->p.block, b1));
     else
-      trace(s, "node %d <- %d: %s h%" PRIu64 " r%" PRIu32 " %s (by %d)", nd->idx, (int)e->inc,
-            vote_name(m->v.type), m->height, m->round,
+      trace(s, "node %d <- %d: %s h%" PRIu64 " r%" PRIu32 " %s (by %d)", nd->idx,
+            (int)e->inc, vote_name(m->v.type), m->height, m->round,
             m->v.has_block ? hex8(m->v.block, b1) : "nil", m->from);
   }
   sp_cons_actions_clear(&s->acts);
@@ -1597,11 +1624,12 @@ static void on_timeout(struct sim *s, struct event *e)
   struct node *nd = &s->nodes[e->node];
   if (!nd->up || nd->inc != e->inc)
     return;
-  trace(s, "node %d: timeout %s h%" PRIu64 " r%" PRIu32, nd->idx, step_name(e->step), e->height,
-        e->round);
+  trace(s, "node %d: timeout %s h%" PRIu64 " r%" PRIu32, nd->idx, step_name(e->step),
+        e->height, e->round);
   sp_cons_actions_clear(&s->acts);
   check_rc(s, nd,
-           sp_cons_on_timeout(nd->core, e->height, e->round, (enum sp_cons_step)e->step, &s->acts),
+           sp_cons_on_timeout(nd->core, e->height, e->round, (enum sp_cons_step)e->step,
+                              &s->acts),
            "sp_cons_on_timeout");
   exec_actions(s, nd);
 }
@@ -1611,7 +1639,8 @@ static bool sync_source(const struct sim *s, const struct node *nd, uint64_t h)
 {
   for (uint32_t j = 0; j < s->n; j++) {
     const struct node *o = &s->nodes[j];
-    if ((int)j != nd->idx && !o->byz && o->up && o->chain_len >= h && reachable(s, nd->idx, (int)j))
+    if ((int)j != nd->idx && !o->byz && o->up && o->chain_len >= h &&
+        reachable(s, nd->idx, (int)j))
       return true;
   }
   return false;
@@ -1643,7 +1672,8 @@ static void on_fetch(struct sim *s, struct event *e)
   if (!nd->up || nd->inc != e->inc || chain_height(nd) + 1 != e->height)
     return;
   uint8_t bk[HKEY];
-  mkkey(bk, 'K', get64(e->hash), get64(e->hash + 8), get64(e->hash + 16), get64(e->hash + 24), 0);
+  mkkey(bk, 'K', get64(e->hash), get64(e->hash + 8), get64(e->hash + 16),
+        get64(e->hash + 24), 0);
   struct hent *blk = htab_find(&s->blocks, bk);
   if (blk == NULL) { /* nobody honest has it (yet): try again later */
     at(s, s->now + GOSSIP_MS, EV_FETCH, nd->idx, e);
@@ -1658,8 +1688,8 @@ static void on_fetch(struct sim *s, struct event *e)
   struct sp_vote votes[MAXN];
   for (size_t i = 0; i < nd->nlog; i++) {
     const struct msg *m = nd->log[i];
-    if (m->kind != MSG_VOTE || m->v.type != SP_VOTE_PRECOMMIT || m->v.height != e->height ||
-        m->v.round != e->round || !m->v.has_block ||
+    if (m->kind != MSG_VOTE || m->v.type != SP_VOTE_PRECOMMIT ||
+        m->v.height != e->height || m->v.round != e->round || !m->v.has_block ||
         memcmp(m->v.block, e->hash, SP_HASH_LEN) != 0)
       continue;
     for (uint32_t j = 0; j < s->n; j++)
@@ -1677,7 +1707,8 @@ static void on_fetch(struct sim *s, struct event *e)
   if (3ull * cert.n_sigs <= 2ull * s->n) {
     violation(s, false,
               "node %d: REQUEST for h%" PRIu64 " r%" PRIu32
-              " but it received only %" PRIu32 " valid precommits for that block (no quorum)",
+              " but it received only %" PRIu32
+              " valid precommits for that block (no quorum)",
               nd->idx, e->height, e->round, cert.n_sigs);
     return;
   }
@@ -1694,7 +1725,8 @@ static void on_gossip(struct sim *s)
     /* status: a reachable peer is ahead of us -> block sync */
     for (uint32_t j = 0; j < s->n; j++) {
       const struct node *o = &s->nodes[j];
-      if (j != i && !o->byz && o->up && o->chain_len > nd->chain_len && reachable(s, (int)i, (int)j))
+      if (j != i && !o->byz && o->up && o->chain_len > nd->chain_len &&
+          reachable(s, (int)i, (int)j))
         request_sync(s, nd);
     }
     /* relay what a peer at our height lacks and has not in flight */
@@ -1774,19 +1806,21 @@ static void liveness_report(struct sim *s)
     if (nd->byz)
       o += (size_t)snprintf(buf + o, sizeof(buf) - o, " [%" PRIu32 ": byzantine]", i);
     else if (!nd->up)
-      o += (size_t)snprintf(buf + o, sizeof(buf) - o, " [%" PRIu32 ": down, %zu blocks]", i,
-                            nd->chain_len);
+      o += (size_t)snprintf(buf + o, sizeof(buf) - o, " [%" PRIu32 ": down, %zu blocks]",
+                            i, nd->chain_len);
     else
-      o += (size_t)snprintf(buf + o, sizeof(buf) - o,
-                            " [%" PRIu32 ": %zu blocks, h%" PRIu64 " r%" PRIu32
-                            " %s lock%" PRId64 " valid%" PRId64 "]",
-                            i, nd->chain_len, sp_cons_height(nd->core), sp_cons_round(nd->core),
-                            step_name(sp_cons_step_of(nd->core)), sp_cons_locked_round(nd->core),
-                            sp_cons_valid_round(nd->core));
+      o +=
+          (size_t)snprintf(buf + o, sizeof(buf) - o,
+                           " [%" PRIu32 ": %zu blocks, h%" PRIu64 " r%" PRIu32
+                           " %s lock%" PRId64 " valid%" PRId64 "]",
+                           i, nd->chain_len, sp_cons_height(nd->core),
+                           sp_cons_round(nd->core), step_name(sp_cons_step_of(nd->core)),
+                           sp_cons_locked_round(nd->core), sp_cons_valid_round(nd->core));
   }
   violation(s, false,
-            "LIVENESS: goal height %" PRIu64 " not reached by every honest node at t=%" PRIu64
-            " ms (healed at %" PRIu32 " ms, %" PRIu64 " events):%s",
+            "LIVENESS: goal height %" PRIu64
+            " not reached by every honest node at t=%" PRIu64 " ms (healed at %" PRIu32
+            " ms, %" PRIu64 " events):%s",
             s->goal, s->now, s->fl.heal, s->events, buf);
 }
 
@@ -1798,24 +1832,29 @@ struct keypair {
 
 static int cmp_key(const void *a, const void *b)
 {
-  return memcmp(((const struct keypair *)a)->pk, ((const struct keypair *)b)->pk, SP_PK_LEN);
+  return memcmp(((const struct keypair *)a)->pk, ((const struct keypair *)b)->pk,
+                SP_PK_LEN);
 }
 
 static const char *const val_names[] = {
-    "v00", "v01", "v02", "v03", "v04", "v05", "v06", "v07", "v08", "v09", "v10", "v11", "v12",
-    "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25",
-    "v26", "v27", "v28", "v29", "v30", "v31", "v32", "v33", "v34", "v35", "v36", "v37", "v38",
-    "v39", "v40", "v41", "v42", "v43", "v44", "v45", "v46", "v47", "v48", "v49", "v50", "v51",
-    "v52", "v53", "v54", "v55", "v56", "v57", "v58", "v59", "v60", "v61", "v62", "v63"};
+    "v00", "v01", "v02", "v03", "v04", "v05", "v06", "v07", "v08", "v09", "v10",
+    "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21",
+    "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "v32",
+    "v33", "v34", "v35", "v36", "v37", "v38", "v39", "v40", "v41", "v42", "v43",
+    "v44", "v45", "v46", "v47", "v48", "v49", "v50", "v51", "v52", "v53", "v54",
+    "v55", "v56", "v57", "v58", "v59", "v60", "v61", "v62", "v63"};
 
 static void sim_setup(struct sim *s)
 {
   uint64_t x = s->seed * 0xD1B54A32D192ED03ull + s->n;
   rng_seed(&s->rng, splitmix64(&x));
   s->f = (s->n - 1) / 3;
-  s->to = (struct sp_cons_timeouts){.propose_base = 300, .propose_delta = 100,
-                                    .prevote_base = 150, .prevote_delta = 75,
-                                    .precommit_base = 150, .precommit_delta = 75};
+  s->to = (struct sp_cons_timeouts){.propose_base = 300,
+                                    .propose_delta = 100,
+                                    .prevote_base = 150,
+                                    .prevote_delta = 75,
+                                    .precommit_base = 150,
+                                    .precommit_delta = 75};
   sp_cons_actions_init(&s->acts);
 
   /* keys from the seed, sorted by public key as the genesis requires */
@@ -1846,7 +1885,8 @@ static void sim_setup(struct sim *s)
   s->g.params.max_block_bytes = 65536;
   struct sp_buf gb;
   sp_buf_init(&gb, 1 << 20);
-  if (sp_genesis_encode(&s->g, &gb) != SP_OK || sp_chain_id(gb.data, gb.len, s->chain_id) != SP_OK) {
+  if (sp_genesis_encode(&s->g, &gb) != SP_OK ||
+      sp_chain_id(gb.data, gb.len, s->chain_id) != SP_OK) {
     fprintf(stderr, "sim: genesis encoding failed\n");
     exit(2);
   }
@@ -1949,12 +1989,8 @@ static int sim_run(struct sim *s)
     }
     struct node *nd = &s->nodes[e.node];
     switch (e.type) {
-    case EV_DELIVER:
-      on_deliver(s, &e);
-      break;
-    case EV_TIMEOUT:
-      on_timeout(s, &e);
-      break;
+    case EV_DELIVER: on_deliver(s, &e); break;
+    case EV_TIMEOUT: on_timeout(s, &e); break;
     case EV_CRASH:
       if (nd->up && !nd->byz && !s->healed) {
         if (s->fl.pcrash_ppm && rng_ppm(&s->rng, s->fl.pcrash_ppm)) {
@@ -1966,9 +2002,7 @@ static int sim_run(struct sim *s)
         }
       }
       break;
-    case EV_RESTART:
-      restart_node(s, nd);
-      break;
+    case EV_RESTART: restart_node(s, nd); break;
     case EV_PART_START:
       if (!s->healed)
         on_part_start(s);
@@ -1978,25 +2012,16 @@ static int sim_run(struct sim *s)
         s->group[i] = 0;
       trace(s, "PARTITION ends");
       break;
-    case EV_HEAL:
-      on_heal(s);
-      break;
-    case EV_GOSSIP:
-      on_gossip(s);
-      break;
-    case EV_SYNC:
-      on_sync(s, &e);
-      break;
-    case EV_FETCH:
-      on_fetch(s, &e);
-      break;
+    case EV_HEAL: on_heal(s); break;
+    case EV_GOSSIP: on_gossip(s); break;
+    case EV_SYNC: on_sync(s, &e); break;
+    case EV_FETCH: on_fetch(s, &e); break;
     case EV_START:
       if (nd->up && nd->inc == e.inc && chain_height(nd) + 1 == e.height &&
           sp_cons_height(nd->core) < e.height)
         start_height(s, nd, e.height);
       break;
-    default:
-      break;
+    default: break;
     }
     msg_unref(e.m);
     if (s->healed && !s->failed && all_reached_goal(s))
@@ -2112,7 +2137,8 @@ int main(int argc, char **argv)
   memset(&t, 0, sizeof(t));
   bool found_safety = false;
   int failures = 0;
-  for (uint32_t ni = 0; ni < o.nn && (o.keep_going || (!found_safety && (o.expect || failures == 0)));
+  for (uint32_t ni = 0;
+       ni < o.nn && (o.keep_going || (!found_safety && (o.expect || failures == 0)));
        ni++) {
     uint32_t n = o.ns[ni];
     for (uint64_t k = 0; k < o.seeds; k++) {
@@ -2150,15 +2176,15 @@ int main(int argc, char **argv)
         printf("VIOLATION %s\n  seed=%" PRIu64 " validators=%" PRIu32 " heights=%" PRIu32
                " faults=%s%s\n  replay: sim --seed %" PRIu64 " --validators %" PRIu32
                " --heights %" PRIu32 " --faults '%s'%s --verbose\n",
-               s->why, seed, n, o.heights, spec, o.no_lock ? " disable-lock" : "", seed, n,
-               o.heights, spec, o.no_lock ? " --disable-lock" : "");
+               s->why, seed, n, o.heights, spec, o.no_lock ? " disable-lock" : "", seed,
+               n, o.heights, spec, o.no_lock ? " --disable-lock" : "");
         fflush(stdout);
       }
       sim_free(s);
       free(s);
       if (o.progress && (k + 1) % o.progress == 0) {
-        fprintf(stderr, "sim: n=%" PRIu32 " %" PRIu64 "/%" PRIu64 " seeds done\n", n, k + 1,
-                o.seeds);
+        fprintf(stderr, "sim: n=%" PRIu32 " %" PRIu64 "/%" PRIu64 " seeds done\n", n,
+                k + 1, o.seeds);
       }
       if (rc && !o.keep_going && (!o.expect || found_safety))
         break;
@@ -2167,10 +2193,12 @@ int main(int argc, char **argv)
   char ns[64];
   size_t off = 0;
   for (uint32_t i = 0; i < o.nn; i++)
-    off += (size_t)snprintf(ns + off, sizeof(ns) - off, "%s%" PRIu32, i ? "," : "", o.ns[i]);
-  printf("sim: seeds=%" PRIu64 " (from %" PRIu64 ") validators=%s heights-committed=%" PRIu64
-         " messages=%" PRIu64 " virtual-time=%" PRIu64 " ms (max %" PRIu64
-         " ms/run) violations=%" PRIu64 "%s\n",
+    off +=
+        (size_t)snprintf(ns + off, sizeof(ns) - off, "%s%" PRIu32, i ? "," : "", o.ns[i]);
+  printf("sim: seeds=%" PRIu64 " (from %" PRIu64
+         ") validators=%s heights-committed=%" PRIu64 " messages=%" PRIu64
+         " virtual-time=%" PRIu64 " ms (max %" PRIu64 " ms/run) violations=%" PRIu64
+         "%s\n",
          t.seeds, o.seed, ns, t.heights, t.messages, t.vtime, t.max_vtime, t.violations,
          o.no_lock ? " [lock disabled]" : "");
   if (o.expect) {
