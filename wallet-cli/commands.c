@@ -947,19 +947,22 @@ static int cmd_balance(struct wallet *w, int argc, char **argv)
     printf("%s (%s, %s)\n", addr, kinds[b->kind], states[b->status]);
   for (uint32_t i = 0; i < b->n_rows; i++) {
     const struct sp_fund_row *f = find_fund(&funds, b->rows[i].fund);
-    char eur[32], cats[256] = "", until[11] = "?";
+    char eur[32], cats[256] = "", until[11] = "?", name[SP_MAX_NAME + 1] = "";
     format_euro(b->rows[i].amount, eur, sizeof(eur));
     if (f) {
       cats_text(&f->categories, cats, sizeof(cats));
       format_date(f->valid_until_ms - 86400000ull, until);
+      snprintf(name, sizeof(name), "%.*s", (int)f->name.len, f->name.p);
     }
     if (w->json) {
-      printf("%s{\"fund\":\"%.*s\",\"cents\":%llu,\"categories\":\"%s\",\"valid_until\":\"%s\"}",
-             i ? "," : "", (int)b->rows[i].fund.len, b->rows[i].fund.p,
+      printf("%s{\"fund\":\"%.*s\",\"name\":", i ? "," : "", (int)b->rows[i].fund.len,
+             b->rows[i].fund.p);
+      json_str(stdout, name);
+      printf(",\"cents\":%llu,\"categories\":\"%s\",\"valid_until\":\"%s\"}",
              (unsigned long long)b->rows[i].amount, cats, until);
     } else {
-      printf("  %-16.*s %12s  %s%s  valid until %s\n", (int)b->rows[i].fund.len,
-             b->rows[i].fund.p, eur, f ? "" : "", cats, until);
+      printf("  %-16.*s %12s  %s (%s), valid until %s\n", (int)b->rows[i].fund.len,
+             b->rows[i].fund.p, eur, name, cats, until);
     }
   }
   if (w->json)
