@@ -21,10 +21,26 @@ struct sp_client {
   int fd;
   struct sp_secure *s;
   uint32_t next_req;
-  uint8_t *last; /* bytes of the last answer (resp views point here) */
+  /* bytes of the last answers (their views point here): a few are kept,
+   * so a caller may hold two or three answers at once */
+  uint8_t *kept[SP_CLIENT_KEPT];
+  unsigned next_kept;
   uint8_t inbuf[65536];
   size_t in_off, in_len; /* unconsumed received bytes */
 };
+
+/* Keep a copy of an answer's bytes, dropping the oldest kept one. */
+static uint8_t *keep(struct sp_client *c, const uint8_t *m, size_t n)
+{
+  uint8_t *copy = malloc(n ? n : 1);
+  if (copy == NULL)
+    return NULL;
+  memcpy(copy, m, n);
+  free(c->kept[c->next_kept]);
+  c->kept[c->next_kept] = copy;
+  c->next_kept = (c->next_kept + 1) % SP_CLIENT_KEPT;
+  return copy;
+}
 
 static int64_t mono_ms(void)
 {
@@ -199,7 +215,8 @@ void sp_client_close(struct sp_client *c)
   if (c->fd >= 0)
     close(c->fd);
   sp_secure_free(c->s);
-  free(c->last);
+  for (unsigned i = 0; i < SP_CLIENT_KEPT; i++)
+    free(c->kept[i]);
   free(c);
 }
 
@@ -236,13 +253,12 @@ int sp_client_recv(struct sp_client *c, struct sp_msg *resp, int timeout_ms, cha
       snprintf(err, errcap, "no answer from the node within %d ms", timeout_ms);
     return -1;
   }
-  free(c->last);
-  if ((c->last = malloc(n)) == NULL) {
+  uint8_t *copy = keep(c, m, n);
+  if (copy == NULL) {
     snprintf(err, errcap, "out of memory");
     return -1;
   }
-  memcpy(c->last, m, n);
-  if (sp_msg_decode(c->last, n, resp) != SP_OK) {
+  if (sp_msg_decode(copy, n, resp) != SP_OK) {
     snprintf(err, errcap, "the node sent an undecodable message");
     return -1;
   }
@@ -272,13 +288,12 @@ int sp_client_call(struct sp_client *c, struct sp_msg *req, struct sp_msg *resp,
         snprintf(err, errcap, "no answer from the node within %d ms", timeout_ms);
       return -1;
     }
-    free(c->last);
-    if ((c->last = malloc(n)) == NULL) {
+    uint8_t *copy = keep(c, m, n);
+    if (copy == NULL) {
       snprintf(err, errcap, "out of memory");
       return -1;
     }
-    memcpy(c->last, m, n);
-    if (sp_msg_decode(c->last, n, resp) != SP_OK) {
+    if (sp_msg_decode(copy, n, resp) != SP_OK) {
       snprintf(err, errcap, "the node sent an undecodable message");
       return -1;
     }

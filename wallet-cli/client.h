@@ -18,10 +18,13 @@ int sp_client_connect(struct sp_client **out, const char *host, int port,
                       const uint8_t sk[SP_SK_LEN], int timeout_ms, char *err, size_t errcap);
 void sp_client_close(struct sp_client *c); /* accepts NULL */
 
+/* Answers received are kept by the client: an answer's views stay valid
+ * until SP_CLIENT_KEPT more messages have been received, or close. */
+#define SP_CLIENT_KEPT 4
+
 /* Send req (its req_id is set here) and wait up to timeout_ms for the answer
- * with the same request id; other messages are skipped. The answer's views
- * point into the client and stay valid until the next request or close;
- * release it with sp_msg_clear. 0, or -1 with a reason in err. */
+ * with the same request id; other messages are skipped. Release the answer
+ * with sp_msg_clear. 0, or -1 with a reason in err. */
 int sp_client_call(struct sp_client *c, struct sp_msg *req, struct sp_msg *resp,
                    int timeout_ms, char *err, size_t errcap);
 

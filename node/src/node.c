@@ -437,14 +437,19 @@ static void on_next_timer(uv_timer_t *t)
   cons_start_now(t->data);
 }
 
+/* Transactions arriving while a block commits are collected for a short
+ * moment before the next height starts, so blocks carry batches. */
+#define COMMIT_PAUSE_MS 20
+
 static void cons_start_next(struct node *n)
 {
-  if (n->mp.n > 0 || n->empty_ms == 0) {
-    cons_start_now(n);
-    return;
-  }
+  /* Never start the next height from inside this call chain: with one
+   * validator a block commits within its own start, and starting the next
+   * one here would recurse without ever returning to the loop (no I/O,
+   * no admissions). The timer always goes through the loop. */
   n->waiting = true;
-  uv_timer_start(&n->next_timer, on_next_timer, n->empty_ms, 0);
+  uint64_t wait = n->mp.n > 0 || n->empty_ms == 0 ? COMMIT_PAUSE_MS : n->empty_ms;
+  uv_timer_start(&n->next_timer, on_next_timer, wait, 0);
 }
 
 static void request_blocks(struct node *n, struct peer_info *pi, uint64_t from);
@@ -1130,8 +1135,9 @@ static void admit_finish(struct admission *ad, int status)
    * as consensus starts: register the waiter first, with its own copy */
   add_waiter(n, pi, ad, e->txid);
   e = NULL;
-  if (n->waiting)
-    cons_start_now(n); /* there is something to order now */
+  /* there is something to order now: do not wait for an empty block */
+  if (n->waiting && uv_timer_get_due_in(&n->next_timer) > COMMIT_PAUSE_MS)
+    uv_timer_start(&n->next_timer, on_next_timer, COMMIT_PAUSE_MS, 0);
   goto drop;
 wait:
   add_waiter(n, pi, ad, e->txid);
