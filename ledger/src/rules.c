@@ -618,7 +618,6 @@ static int pay(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
     rec.parts[i].amount = amount;
   }
   payment_put(w, c->txid, &rec);
-  history_add(w, c, tx->signer);
   history_add(w, c, p->merchant);
   return SP_LE_OK;
 }
@@ -710,7 +709,6 @@ static int refund(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx
     p.parts[i].refunded += take[i];
   }
   payment_put(w, r->payment, &p);
-  history_add(w, c, tx->signer);
   history_add(w, c, holder);
   return SP_LE_OK;
 }
@@ -743,7 +741,6 @@ static int claim(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
   memcpy(rec.merchant, tx->signer, SP_PK_LEN);
   memcpy(rec.fund, f.id, fn + 1);
   claim_put(w, c->txid, &rec);
-  history_add(w, c, tx->signer);
   return SP_LE_OK;
 }
 

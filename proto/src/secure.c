@@ -196,7 +196,7 @@ static int put_record(struct sp_secure *s, const uint8_t *m, size_t n, struct sp
     return out->err;
   size_t start = out->len;
   sp_buf_append(out, h, sizeof(h));
-  sp_buf_append(out, m, n); /* placeholder of the right size, overwritten below */
+  sp_buf_append(out, m, n); /* reserves the ciphertext's room; push writes over it */
   sp_buf_append(out, pad, sizeof(pad));
   int rc = out->err;
   if (rc) {
