@@ -13,6 +13,9 @@
 
 #define DEFAULT_MAP (1ull << 30)
 #define MAP_FULL_RETRIES 8
+/* verified signatures remembered: a full mempool (the node's default is
+ * 20,000) and a few blocks, 4 MiB */
+#define DEFAULT_SIG_CACHE (1u << 17)
 
 static const char *const le_messages[] = {
 #define SP_LE_MSG(name, msg) msg,
@@ -203,6 +206,10 @@ int sp_ledger_open(struct sp_ledger **out, const char *dir,
   }
   if ((rc = pool_create(&l->pool, default_workers(o.verify_threads))))
     goto fail;
+  if ((rc = sigcache_create(&l->sigs, o.sig_cache == SP_LEDGER_NO_SIG_CACHE ? 0
+                                      : o.sig_cache                  ? o.sig_cache
+                                                                     : DEFAULT_SIG_CACHE)))
+    goto fail;
   *out = l;
   return SP_LE_OK;
 fail:
@@ -215,6 +222,7 @@ void sp_ledger_close(struct sp_ledger *l)
   if (l == NULL)
     return;
   pool_destroy(l->pool);
+  sigcache_destroy(l->sigs);
   store_close(&l->st);
   free(l->genesis_bytes);
   free(l->dir);
@@ -244,21 +252,127 @@ int sp_ledger_tip(struct sp_ledger *l, struct sp_tip *tip)
 
 /* ====================================================== block checking */
 
+/* The signature of tx, checked once per ledger: a hit in the cache of
+ * verified transactions (by Merkle leaf of its full encoding) or a fresh
+ * verification, remembered when it holds. Thread-safe. */
+static bool sig_ok(struct sp_ledger *l, const struct sp_tx *tx, const uint8_t leaf[SP_HASH_LEN])
+{
+  if (sigcache_has(l->sigs, leaf))
+    return true;
+  if (tx->body == NULL || sp_tx_verify(tx, l->chain_id) != SP_OK)
+    return false;
+  sigcache_put(l->sigs, leaf);
+  return true;
+}
+
+/* The cache key of a transaction given as a struct: the leaf of its
+ * encoding from the fields (a caller may have changed a field since it was
+ * decoded; the signature check reads the fields too). 0 or 1 if it does
+ * not encode, with its encoded length in *len. */
+static bool tx_leaf(const struct sp_tx *tx, uint8_t leaf[SP_HASH_LEN], size_t *len)
+{
+  struct sp_buf b;
+  sp_buf_init(&b, SP_MAX_TX_BYTES);
+  bool ok = sp_tx_encode(tx, &b) == SP_OK;
+  if (ok) {
+    sp_merkle_leaf(leaf, b.data, b.len);
+    *len = b.len;
+  }
+  sp_buf_free(&b);
+  return ok;
+}
+
+int sp_ledger_verify_tx(struct sp_ledger *l, const struct sp_tx *tx)
+{
+  uint8_t leaf[SP_HASH_LEN];
+  size_t len;
+  if (tx->body == NULL || !tx_leaf(tx, leaf, &len))
+    return SP_LE_INVAL; /* only decoded transactions carry their signed bytes */
+  return sig_ok(l, tx, leaf) ? SP_LE_OK : SP_E_BADSIG;
+}
+
+/* The signature checks of a block not yet in the cache, run on the pool
+ * while the caller goes on with the rules. */
 struct sigjob {
+  struct sp_ledger *l;
   const struct sp_block *b;
-  const uint8_t *chain_id;
-  uint8_t (*txids)[SP_HASH_LEN];
   uint8_t (*leaves)[SP_HASH_LEN];
-  int *ok;
+  uint32_t *todo; /* indexes of the transactions to verify */
+  bool *ok;       /* per transaction of the block */
+  size_t n_todo;
+  bool started; /* the checks were handed out (sigjob_run) */
+  bool running; /* ... and the pool is still on them */
 };
 
 static void check_one(size_t i, void *arg)
 {
   struct sigjob *j = arg;
-  const struct sp_tx *tx = &j->b->txs[i];
-  sp_tx_id(tx, j->chain_id, j->txids[i]);
-  sp_merkle_leaf(j->leaves[i], tx->raw, tx->raw_len);
-  j->ok[i] = sp_tx_verify(tx, j->chain_id) == SP_OK;
+  uint32_t k = j->todo[i];
+  j->ok[k] = sig_ok(j->l, &j->b->txs[k], j->leaves[k]);
+}
+
+static void sigjob_free(struct sigjob *j)
+{
+  if (j->running)
+    pool_finish(j->l->pool);
+  free(j->leaves);
+  free(j->todo);
+  free(j->ok);
+  memset(j, 0, sizeof(*j));
+}
+
+/* Tx ids and Merkle leaves of every transaction (on the caller: about a
+ * microsecond each), then the signatures the cache does not vouch for are
+ * handed to the pool. */
+static int sigjob_start(struct sigjob *j, struct sp_ledger *l, const struct sp_block *b,
+                        uint8_t (*txids)[SP_HASH_LEN])
+{
+  size_t n = b->n_txs;
+  memset(j, 0, sizeof(*j));
+  j->l = l;
+  j->b = b;
+  if (n == 0)
+    return SP_LE_OK;
+  j->leaves = malloc(n * SP_HASH_LEN);
+  j->todo = malloc(n * sizeof(*j->todo));
+  j->ok = malloc(n * sizeof(*j->ok));
+  if (j->leaves == NULL || j->todo == NULL || j->ok == NULL)
+    return SP_LE_NOMEM;
+  for (size_t i = 0; i < n; i++) {
+    const struct sp_tx *tx = &b->txs[i];
+    if (txids)
+      sp_tx_id(tx, l->chain_id, txids[i]);
+    sp_merkle_leaf(j->leaves[i], tx->raw, tx->raw_len);
+    j->ok[i] = sigcache_has(l->sigs, j->leaves[i]);
+    if (!j->ok[i])
+      j->todo[j->n_todo++] = (uint32_t)i;
+  }
+  return SP_LE_OK;
+}
+
+static void sigjob_run(struct sigjob *j)
+{
+  j->started = true;
+  if (j->n_todo) {
+    pool_start(j->l->pool, j->n_todo, check_one, j);
+    j->running = true;
+  }
+}
+
+/* Wait for the signatures; the index of the first bad one, or -1 (also
+ * when they were never handed out). */
+static long sigjob_wait(struct sigjob *j)
+{
+  if (!j->started)
+    return -1;
+  if (j->running) {
+    pool_finish(j->l->pool);
+    j->running = false;
+  }
+  for (size_t i = 0; i < j->b->n_txs; i++)
+    if (!j->ok[i])
+      return (long)i;
+  return -1;
 }
 
 static bool is_validator(const struct sp_genesis *g, const uint8_t pk[SP_PK_LEN])
@@ -284,17 +398,30 @@ block_refuse(struct sp_refusal *why, uint64_t height, int reason, const char *fm
   return rc;
 }
 
+static int refuse_bad_sig(struct sp_refusal *why, uint64_t height, long i)
+{
+  int rc = block_refuse(why, height, SP_R_BLOCK_TX, "tx %ld: bad signature", i);
+  if (why) {
+    why->tx_reason = SP_R_BAD_SIGNATURE;
+    why->tx_index = (uint32_t)i;
+  }
+  return rc;
+}
+
 /* Everything about a block that does not need the state: links to the tip,
- * proposer, limits, last commit, tx root, every signature. Fills txids. */
+ * proposer, limits, last commit, tx root. Fills txids and starts the
+ * signature checks on the pool (the caller waits for them with
+ * sigjob_wait before it trusts the block, and frees j in any case). */
 static int check_block(struct sp_ledger *l, const struct sp_block *b, size_t n_bytes,
                        const struct sp_tip *tip, uint8_t (*txids)[SP_HASH_LEN],
-                       struct sp_refusal *why)
+                       struct sigjob *j, struct sp_refusal *why)
 {
   const struct sp_header *h = &b->header;
   const struct sp_genesis *g = &l->g;
   uint64_t height = h->height;
   static const uint8_t zero[SP_HASH_LEN];
 
+  memset(j, 0, sizeof(*j));
   if (memcmp(h->chain_id, l->chain_id, SP_HASH_LEN) != 0)
     return block_refuse(why, height, SP_R_BLOCK_WRONG_CHAIN, "belongs to another chain");
   if (height != tip->height + 1)
@@ -320,35 +447,32 @@ static int check_block(struct sp_ledger *l, const struct sp_block *b, size_t n_b
     return block_refuse(why, height, SP_R_BLOCK_LAST_COMMIT, "first block with a last-commit hash");
   }
 
-  size_t n = b->n_txs;
-  uint8_t(*leaves)[SP_HASH_LEN] = n ? malloc(n * SP_HASH_LEN) : NULL;
-  int *ok = n ? malloc(n * sizeof(int)) : NULL;
-  int rc = SP_LE_OK;
-  if (n && (leaves == NULL || ok == NULL)) {
-    rc = SP_LE_NOMEM;
-    goto out;
-  }
-  struct sigjob job = {b, l->chain_id, txids, leaves, ok};
-  pool_run(l->pool, n, check_one, &job);
+  int rc = sigjob_start(j, l, b, txids);
+  if (rc)
+    return rc;
   uint8_t root[SP_HASH_LEN];
-  sp_merkle_root(root, (const uint8_t(*)[SP_HASH_LEN])leaves, n);
-  if (memcmp(root, h->tx_root, SP_HASH_LEN) != 0) {
-    rc = block_refuse(why, height, SP_R_BLOCK_TX_ROOT, "transaction Merkle root does not match");
-    goto out;
+  if (sp_merkle_root(root, (const uint8_t(*)[SP_HASH_LEN])j->leaves, b->n_txs))
+    return SP_LE_NOMEM;
+  if (memcmp(root, h->tx_root, SP_HASH_LEN) != 0)
+    return block_refuse(why, height, SP_R_BLOCK_TX_ROOT, "transaction Merkle root does not match");
+  sigjob_run(j);
+  return SP_LE_OK;
+}
+
+int sp_ledger_preverify(struct sp_ledger *l, const uint8_t *raw, size_t n)
+{
+  struct sp_block b;
+  int rc = sp_block_decode(raw, n, &b);
+  if (rc)
+    return rc;
+  struct sigjob j;
+  rc = sigjob_start(&j, l, &b, NULL);
+  if (rc == SP_LE_OK) {
+    sigjob_run(&j);
+    rc = sigjob_wait(&j) < 0 ? SP_LE_OK : SP_E_BADSIG;
   }
-  for (size_t i = 0; i < n; i++) {
-    if (!ok[i]) {
-      rc = block_refuse(why, height, SP_R_BLOCK_TX, "tx %zu: bad signature", i);
-      if (why) {
-        why->tx_reason = SP_R_BAD_SIGNATURE;
-        why->tx_index = (uint32_t)i;
-      }
-      goto out;
-    }
-  }
-out:
-  free(leaves);
-  free(ok);
+  sigjob_free(&j);
+  sp_block_clear(&b);
   return rc;
 }
 
@@ -411,7 +535,7 @@ static int apply_txs(struct wctx *w, struct sp_ledger *l, const struct sp_block 
 static int apply_once(struct sp_ledger *l, const struct sp_block *b, const uint8_t *raw,
                       size_t n, const uint8_t hash[SP_HASH_LEN], const struct sp_tip *tip,
                       uint8_t (*txids)[SP_HASH_LEN], const struct sp_cert *commit,
-                      bool dry_run, struct sp_refusal *why)
+                      struct sigjob *j, bool dry_run, struct sp_refusal *why)
 {
   struct wctx w;
   int rc = wctx_begin(&w, &l->st, false);
@@ -445,6 +569,13 @@ static int apply_once(struct sp_ledger *l, const struct sp_block *b, const uint8
   if (commit)
     put_cert(&w, commit);
   tip_write(&w, &next);
+  /* the rules ran while the pool checked signatures: nothing is written
+   * before every one of them holds */
+  long bad = sigjob_wait(j);
+  if (bad >= 0) {
+    rc = refuse_bad_sig(why, b->header.height, bad);
+    goto abort;
+  }
   if (dry_run) {
     rc = w.rc;
     goto abort;
@@ -467,6 +598,7 @@ static int apply_or_check(struct sp_ledger *l, const uint8_t *raw, size_t n,
   uint8_t hash[SP_HASH_LEN];
   sp_header_hash(&b.header, hash);
   uint8_t(*txids)[SP_HASH_LEN] = NULL;
+  struct sigjob j = {0};
 
   struct sp_tip tip;
   if ((rc = sp_ledger_tip(l, &tip)))
@@ -490,12 +622,12 @@ static int apply_or_check(struct sp_ledger *l, const uint8_t *raw, size_t n,
     rc = SP_LE_NOMEM;
     goto out;
   }
-  if ((rc = check_block(l, &b, n, &tip, txids, why)))
+  if ((rc = check_block(l, &b, n, &tip, txids, &j, why)))
     goto out;
   if (commit && (rc = check_commit(l, commit, b.header.height, hash, why)))
     goto out;
   for (int attempt = 0;; attempt++) {
-    rc = apply_once(l, &b, raw, n, hash, &tip, txids, commit, dry_run, why);
+    rc = apply_once(l, &b, raw, n, hash, &tip, txids, commit, &j, dry_run, why);
     if (rc != MDB_MAP_FULL)
       break;
     if (attempt == MAP_FULL_RETRIES || (rc = grow_map(l)))
@@ -504,6 +636,14 @@ static int apply_or_check(struct sp_ledger *l, const uint8_t *raw, size_t n,
   if (rc == MDB_MAP_FULL)
     rc = SP_LE_STORE;
 out:
+  /* a bad signature is the block's fault before any later finding (a
+   * rule refusal may just be the consequence of a forged transaction) */
+  if (rc == SP_LE_OK || rc == SP_LE_REFUSED) {
+    long bad = sigjob_wait(&j);
+    if (bad >= 0)
+      rc = refuse_bad_sig(why, b.header.height, bad);
+  }
+  sigjob_free(&j);
   free(txids);
   sp_block_clear(&b);
   return rc;
@@ -551,7 +691,7 @@ static int check_tx(struct sp_ledger *l, const struct sp_tx *tx, uint64_t time_m
     memset(why, 0, sizeof(*why));
   if (tx->body == NULL)
     return SP_LE_INVAL; /* only decoded transactions carry their signed bytes */
-  if (verify_sig && sp_tx_verify(tx, l->chain_id) != SP_OK)
+  if (verify_sig && sp_ledger_verify_tx(l, tx) != SP_LE_OK)
     return refuse(why, SP_R_BAD_SIGNATURE, "signature does not verify for this chain");
   uint8_t txid[SP_HASH_LEN];
   sp_tx_id(tx, l->chain_id, txid);
@@ -587,19 +727,32 @@ int sp_ledger_check_tx_verified(struct sp_ledger *l, const struct sp_tx *tx, uin
 
 /* ============================================================ proposing */
 
+/* Candidates are checked lazily, a window at a time (as many as the block
+ * still has room for): a mempool of 20,000 must not cost 20,000 signature
+ * checks, let alone hashes, for a block of 1,000. */
 struct candjob {
+  struct sp_ledger *l;
   const struct sp_tx *cands;
-  const uint8_t *chain_id;
+  uint8_t (*leaves)[SP_HASH_LEN];
   uint8_t (*txids)[SP_HASH_LEN];
-  int *ok;
+  size_t *len;   /* encoded length */
+  int8_t *state; /* 0 not looked at, 1 signature holds, -1 it does not,
+                  * -2 not decoded or does not encode */
+  size_t from;
 };
 
-static void check_cand(size_t i, void *arg)
+static void check_cand(size_t k, void *arg)
 {
   struct candjob *j = arg;
-  j->ok[i] = j->cands[i].body != NULL && sp_tx_verify(&j->cands[i], j->chain_id) == SP_OK;
-  if (j->ok[i])
-    sp_tx_id(&j->cands[i], j->chain_id, j->txids[i]);
+  size_t i = j->from + k;
+  const struct sp_tx *tx = &j->cands[i];
+  if (tx->body == NULL || !tx_leaf(tx, j->leaves[i], &j->len[i])) {
+    j->state[i] = -2;
+    return;
+  }
+  j->state[i] = sig_ok(j->l, tx, j->leaves[i]) ? 1 : -1;
+  if (j->state[i] > 0)
+    sp_tx_id(tx, j->l->chain_id, j->txids[i]);
 }
 
 /* Try one candidate in a nested transaction so that a refusal, wherever it
@@ -628,9 +781,11 @@ static int try_candidate(struct wctx *w, const struct tx_ctx *c, const struct sp
 
 struct proposal_state {
   struct sp_block blk;
-  uint8_t (*leaves)[SP_HASH_LEN];
+  uint8_t (*leaves)[SP_HASH_LEN];     /* of the block's transactions */
+  uint8_t (*cand_leaves)[SP_HASH_LEN]; /* of every candidate looked at */
   uint8_t (*txids)[SP_HASH_LEN];
-  int *ok;
+  size_t *len;
+  int8_t *state;
   struct sp_buf enc;
 };
 
@@ -638,8 +793,10 @@ static void proposal_free(struct proposal_state *ps)
 {
   free(ps->blk.txs);
   free(ps->leaves);
+  free(ps->cand_leaves);
   free(ps->txids);
-  free(ps->ok);
+  free(ps->state);
+  free(ps->len);
   sp_buf_free(&ps->enc);
 }
 
@@ -653,6 +810,19 @@ static size_t block_overhead(struct proposal_state *ps)
   if (sp_block_encode(&ps->blk, &ps->enc) != SP_OK)
     return SIZE_MAX;
   return ps->enc.len + 16;
+}
+
+/* Signatures of the candidates from i on, as many as the block has room
+ * for, on the pool. */
+static void check_window(struct sp_ledger *l, struct proposal_state *ps,
+                         const struct sp_tx *cands, size_t n, size_t i)
+{
+  size_t room = l->g.params.max_block_txs - ps->blk.n_txs;
+  size_t end = i + (room ? room : 1);
+  if (end > n)
+    end = n;
+  struct candjob job = {l, cands, ps->cand_leaves, ps->txids, ps->len, ps->state, i};
+  pool_run(l->pool, end - i, check_cand, &job);
 }
 
 static int propose_once(struct sp_ledger *l, struct proposal_state *ps,
@@ -675,27 +845,28 @@ static int propose_once(struct sp_ledger *l, struct proposal_state *ps,
     if (why)
       memset(why, 0, sizeof(*why));
     accepted[i] = false;
-    if (!ps->ok[i]) {
-      refuse(why, SP_R_BAD_SIGNATURE, "signature does not verify for this chain");
+    if (ps->blk.n_txs == l->g.params.max_block_txs)
+      continue; /* full: the rest waits for the next block */
+    if (ps->state[i] == 0)
+      check_window(l, ps, cands, n, i);
+    if (ps->state[i] < 0) {
+      if (ps->state[i] == -2)
+        refuse(why, SP_R_MALFORMED, "transaction does not encode, or was not decoded");
+      else
+        refuse(why, SP_R_BAD_SIGNATURE, "signature does not verify for this chain");
       continue;
     }
-    sp_buf_reset(&ps->enc);
-    if (sp_tx_encode(&cands[i], &ps->enc) != SP_OK) {
-      refuse(why, SP_R_MALFORMED, "transaction does not encode");
-      continue;
-    }
-    if (ps->blk.n_txs == l->g.params.max_block_txs ||
-        bytes + ps->enc.len > l->g.params.max_block_bytes)
-      continue; /* full: leave it for the next block */
+    if (bytes + ps->len[i] > l->g.params.max_block_bytes)
+      continue; /* does not fit: leave it for the next block */
     struct tx_ctx c = {&l->g, h->time_ms, h->height, ps->blk.n_txs, ps->txids[i]};
     rc = try_candidate(&w, &c, &cands[i], why);
     if (rc == SP_LE_REFUSED)
       continue;
     if (rc)
       goto out;
-    sp_merkle_leaf(ps->leaves[ps->blk.n_txs], ps->enc.data, ps->enc.len);
+    memcpy(ps->leaves[ps->blk.n_txs], ps->cand_leaves[i], SP_HASH_LEN);
     ps->blk.txs[ps->blk.n_txs++] = cands[i];
-    bytes += ps->enc.len;
+    bytes += ps->len[i];
     accepted[i] = true;
   }
   if ((rc = rules_check_conservation(&w, NULL)))
@@ -726,14 +897,14 @@ int sp_ledger_propose(struct sp_ledger *l, const struct sp_tx *cands, size_t n,
   size_t cap = n ? n : 1;
   ps.blk.txs = calloc(cap, sizeof(*ps.blk.txs));
   ps.leaves = calloc(cap, SP_HASH_LEN);
+  ps.cand_leaves = calloc(cap, SP_HASH_LEN);
   ps.txids = calloc(cap, SP_HASH_LEN);
-  ps.ok = calloc(cap, sizeof(int));
-  if (!ps.blk.txs || !ps.leaves || !ps.txids || !ps.ok) {
+  ps.state = calloc(cap, sizeof(*ps.state));
+  ps.len = calloc(cap, sizeof(*ps.len));
+  if (!ps.blk.txs || !ps.leaves || !ps.cand_leaves || !ps.txids || !ps.state || !ps.len) {
     rc = SP_LE_NOMEM;
     goto out;
   }
-  struct candjob job = {cands, l->chain_id, ps.txids, ps.ok};
-  pool_run(l->pool, n, check_cand, &job);
 
   struct sp_header *h = &ps.blk.header;
   memcpy(h->chain_id, l->chain_id, SP_HASH_LEN);

@@ -4,6 +4,7 @@
 
 #include "pool.h"
 #include "rules.h"
+#include "sigcache.h"
 
 struct sp_ledger {
   struct store st;
@@ -13,6 +14,7 @@ struct sp_ledger {
   struct sp_genesis g;
   uint8_t chain_id[SP_HASH_LEN];
   struct pool *pool;
+  struct sigcache *sigs; /* NULL: no cache */
   bool track_lastw; /* verification scratch stores only */
 };
 

@@ -107,10 +107,8 @@ void pool_destroy(struct pool *p)
   free(p);
 }
 
-void pool_run(struct pool *p, size_t n, void (*fn)(size_t i, void *arg), void *arg)
+void pool_start(struct pool *p, size_t n, void (*fn)(size_t i, void *arg), void *arg)
 {
-  if (n == 0)
-    return;
   pthread_mutex_lock(&p->run_mu);
   pthread_mutex_lock(&p->mu);
   p->fn = fn;
@@ -124,10 +122,22 @@ void pool_run(struct pool *p, size_t n, void (*fn)(size_t i, void *arg), void *a
     pthread_cond_broadcast(&p->work);
   }
   pthread_mutex_unlock(&p->mu);
+}
+
+void pool_finish(struct pool *p)
+{
   drain(p);
   pthread_mutex_lock(&p->mu);
   while (p->busy)
     pthread_cond_wait(&p->idle, &p->mu);
   pthread_mutex_unlock(&p->mu);
   pthread_mutex_unlock(&p->run_mu);
+}
+
+void pool_run(struct pool *p, size_t n, void (*fn)(size_t i, void *arg), void *arg)
+{
+  if (n == 0)
+    return;
+  pool_start(p, n, fn, arg);
+  pool_finish(p);
 }

@@ -1056,7 +1056,7 @@ static void bad_connections(void **state)
     if (dead)
       fail_msg("(i) node %d died when a wallet hung up on its answers: %s", node, dead);
   }
-  struct cl_status st;
+  struct cl_status st = {0};
   assert_int_equal(cl_status(cl, node, &st), 0);
   cl_log("(i) wallets hanging up on 300 pipelined answers: node still up");
 
@@ -1107,7 +1107,7 @@ static void read_authorisation(void **state)
   struct sp_tx tx = pay_of(e, 1200);
   submit_checked(cl, e, &e->pass[0], &tx, NULL);
   /* every node has the payment before we read from them */
-  struct cl_status st0;
+  struct cl_status st0 = {0};
   assert_int_equal(cl_status(cl, 0, &st0), 0);
   assert_int_equal(cl_wait_converged(cl, 0xf, st0.height, 30000, NULL), 0);
   const uint8_t *a = e->pass[0].pk, *b = e->pass[1].pk, *m = e->merchant.pk;
@@ -1221,7 +1221,7 @@ static void double_start(void **state)
 {
   struct cluster *cl = *state;
   struct cl_node *nd = &cl->node[0];
-  int port[1];
+  int port[1] = {0};
   assert_int_equal(cl_free_ports(port, 1), 0);
   char listen[64], log2[300];
   snprintf(listen, sizeof(listen), "127.0.0.1:%d", port[0]);

@@ -860,6 +860,60 @@ static void test_block_tx_bad_signature(void **state)
   fx_free(w.f);
 }
 
+/* The cache of verified signatures vouches only for the exact bytes that
+ * verified: the same transaction with one bit of its signature flipped is
+ * checked afresh (and refused) after the good one was cached, whether it
+ * comes alone, in a proposal or in a block. */
+static void test_sig_cache(void **state)
+{
+  (void)state;
+  struct world w;
+  world_setup(&w);
+  struct sp_tx d[3];
+  struct sp_buf raw, bad;
+  struct sp_block b;
+  block2(&w, d, &raw, &b); /* proposing verified (and cached) all three */
+  assert_int_equal(sp_ledger_verify_tx(w.f->l, &d[0]), SP_LE_OK);
+  d[0].sig[5] ^= 0x20;
+  assert_int_equal(sp_ledger_verify_tx(w.f->l, &d[0]), SP_E_BADSIG);
+  struct sp_refusal why;
+  assert_int_equal(sp_ledger_check_tx(w.f->l, &d[0], w.f->now, &why), SP_LE_REFUSED);
+  assert_int_equal(why.reason, SP_R_BAD_SIGNATURE);
+  bool acc[3];
+  struct sp_refusal whys[3];
+  struct sp_buf out;
+  sp_buf_init(&out, SP_MAX_BLOCK_BYTES);
+  assert_int_equal(fx_propose(w.f, d, 3, &out, acc, whys), 0);
+  assert_false(acc[0]);
+  assert_int_equal(whys[0].reason, SP_R_BAD_SIGNATURE);
+  sp_buf_free(&out);
+  d[0].sig[5] ^= 0x20;
+  assert_int_equal(sp_ledger_verify_tx(w.f->l, &d[0]), SP_LE_OK);
+
+  /* preverify: the good block passes, a forged one does not */
+  assert_int_equal(sp_ledger_preverify(w.f->l, raw.data, raw.len), SP_LE_OK);
+  b.txs[2].sig[40] ^= 0x04;
+  recompute_root(&b);
+  reencode(&b, &bad);
+  assert_int_equal(sp_ledger_preverify(w.f->l, bad.data, bad.len), SP_E_BADSIG);
+  struct snap before;
+  take_snap(&w, &before);
+  both_refuse(w.f, &bad, NULL, &why);
+  assert_int_equal(why.tx_reason, SP_R_BAD_SIGNATURE);
+  assert_int_equal(why.tx_index, 2);
+  assert_snap_same(&w, &before);
+  sp_buf_free(&bad);
+  struct sp_block cut;
+  int drc = sp_block_decode(raw.data, 3, &cut); /* a block cut short: its decode error */
+  assert_true(drc < 0);
+  assert_int_equal(sp_ledger_preverify(w.f->l, raw.data, 3), drc);
+  apply_ok(&w, &raw);
+  sp_block_clear(&b);
+  sp_buf_free(&raw);
+  clear_txs(d, 3);
+  fx_free(w.f);
+}
+
 static void test_block_tx_rules(void **state)
 {
   (void)state;
@@ -1971,6 +2025,7 @@ int main(void)
       cmocka_unit_test(test_state_digest),
       cmocka_unit_test(test_block_cert),
       cmocka_unit_test(test_block_tx_bad_signature),
+      cmocka_unit_test(test_sig_cache),
       cmocka_unit_test(test_block_tx_rules),
       cmocka_unit_test(test_conflict_and_noop),
       cmocka_unit_test(test_property),

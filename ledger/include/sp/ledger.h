@@ -125,7 +125,13 @@ struct sp_ledger_opts {
   /* Initial LMDB map size in bytes; 0 = default (1 GiB). The map grows
    * by doubling when full. */
   size_t map_size;
+  /* Transactions whose signature verified are remembered (by the hash of
+   * their encoding) so that a transaction is verified once, not again in
+   * the proposal check and the apply of its block: room for this many;
+   * 0 = default (131,072, 4 MiB), SP_LEDGER_NO_SIG_CACHE = none. */
+  size_t sig_cache;
 };
+#define SP_LEDGER_NO_SIG_CACHE ((size_t)-1)
 
 /* Create a new ledger in dir (created if missing, must hold no ledger)
  * from the canonical genesis bytes. */
@@ -157,6 +163,17 @@ int sp_ledger_check_tx(struct sp_ledger *l, const struct sp_tx *tx, uint64_t tim
  * checked (on another thread): every rule but the signature. */
 int sp_ledger_check_tx_verified(struct sp_ledger *l, const struct sp_tx *tx, uint64_t time_ms,
                                 struct sp_refusal *why);
+
+/* Verify the signature of a decoded transaction (or find it verified
+ * before): SP_LE_OK, SP_E_BADSIG, or SP_LE_INVAL if tx was not decoded.
+ * Thread-safe: a node calls it from its admission workers. */
+int sp_ledger_verify_tx(struct sp_ledger *l, const struct sp_tx *tx);
+
+/* Verify the signatures of every transaction of a block on the pool and
+ * remember them, nothing else (SP_LE_OK, SP_E_BADSIG or a decode error):
+ * whoever holds the next blocks (block sync) calls it on another thread
+ * while the current one is applied. Thread-safe. */
+int sp_ledger_preverify(struct sp_ledger *l, const uint8_t *block, size_t n);
 
 /* Apply a block: decode, check header links, last commit, tx root,
  * signatures (in parallel), every rule, the state digest and, if given,
