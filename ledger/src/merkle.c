@@ -1,6 +1,7 @@
 #include "sp/merkle.h"
 
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sp/crypto.h"
@@ -84,6 +85,65 @@ int sp_merkle_path(uint8_t (*path)[SP_HASH_LEN], size_t *len,
   for (size_t i = 0; i < depth; i++)
     memcpy(path[i], tmp[depth - 1 - i], SP_HASH_LEN);
   *len = depth;
+  return SP_OK;
+}
+
+int sp_merkle_tree_build(struct sp_merkle_tree *t, const uint8_t (*leaves)[SP_HASH_LEN],
+                         size_t n)
+{
+  memset(t, 0, sizeof(*t));
+  if (n == 0)
+    return SP_E_RANGE;
+  t->level[0] = (uint8_t(*)[SP_HASH_LEN])leaves;
+  t->count[0] = n;
+  t->n_levels = 1;
+  while (t->count[t->n_levels - 1] > 1) {
+    size_t lv = t->n_levels;
+    if (lv > SP_MAX_PROOF) {
+      sp_merkle_tree_free(t);
+      return SP_E_TOOLONG;
+    }
+    size_t below = t->count[lv - 1], m = (below + 1) / 2;
+    t->level[lv] = malloc(m * SP_HASH_LEN);
+    if (t->level[lv] == NULL) {
+      sp_merkle_tree_free(t);
+      return SP_E_NOMEM;
+    }
+    const uint8_t(*b)[SP_HASH_LEN] = (const uint8_t(*)[SP_HASH_LEN])t->level[lv - 1];
+    for (size_t i = 0; i + 1 < below; i += 2)
+      node(t->level[lv][i / 2], b[i], b[i + 1]);
+    if (below & 1) /* the odd one out moves up as it is */
+      memcpy(t->level[lv][m - 1], b[below - 1], SP_HASH_LEN);
+    t->count[lv] = m;
+    t->n_levels++;
+  }
+  return SP_OK;
+}
+
+void sp_merkle_tree_free(struct sp_merkle_tree *t)
+{
+  for (size_t i = 1; i <= SP_MAX_PROOF; i++) /* level 0 is the caller's */
+    free(t->level[i]);
+  memset(t, 0, sizeof(*t));
+}
+
+void sp_merkle_tree_root(const struct sp_merkle_tree *t, uint8_t out[static SP_HASH_LEN])
+{
+  memcpy(out, t->level[t->n_levels - 1][0], SP_HASH_LEN);
+}
+
+int sp_merkle_tree_path(const struct sp_merkle_tree *t, size_t index,
+                        uint8_t (*path)[SP_HASH_LEN], size_t *len)
+{
+  if (t->n_levels == 0 || index >= t->count[0])
+    return SP_E_RANGE;
+  size_t d = 0;
+  for (size_t lv = 0; lv + 1 < t->n_levels; lv++, index /= 2) {
+    size_t sib = index ^ 1;
+    if (sib < t->count[lv]) /* a carried-up node has no sibling here */
+      memcpy(path[d++], t->level[lv][sib], SP_HASH_LEN);
+  }
+  *len = d;
   return SP_OK;
 }
 

@@ -14,6 +14,7 @@
 #include "consensus.h"
 #include "log.h"
 #include "mempool.h"
+#include "sp/merkle.h"
 #include "net.h"
 #include "sp/ledger.h"
 #include "sp/merkle.h"
@@ -35,11 +36,12 @@ struct peer_info {
   bool privileged;   /* authority, auditor, validator or served observer */
 };
 
+/* A wallet waiting for the result of a transaction it submitted. */
 struct waiter {
   uint8_t txid[SP_HASH_LEN];
   uint64_t peer;
   uint32_t req_id;
-  struct waiter *next;
+  struct hnode h; /* in node.waiters, by txid */
 };
 
 struct ctimer {
@@ -65,7 +67,7 @@ struct node {
   struct sp_cons *cons;
   struct sp_net *net;
   struct mempool mp;
-  struct waiter *waiters;
+  struct hmap waiters;
   struct ctimer *timers;
   uv_signal_t sigint, sigterm;
   uv_timer_t status_timer;
@@ -250,23 +252,44 @@ static struct peer_info *peer_by_id(struct node *n, uint64_t id);
 
 /* A pending transaction the rules now refuse: answer whoever waits for it
  * and drop it from the mempool. */
-static void refuse_pending(struct node *n, const uint8_t txid[SP_HASH_LEN],
-                           const struct sp_refusal *why)
+static void answer_refused(struct node *n, const uint8_t txid[SP_HASH_LEN], int reason,
+                           const char *msg)
 {
-  struct waiter **pw = &n->waiters;
-  while (*pw) {
-    struct waiter *w = *pw;
-    if (memcmp(w->txid, txid, SP_HASH_LEN) == 0) {
-      struct peer_info *pi = peer_by_id(n, w->peer);
-      if (pi)
-        reply_result(pi, w->req_id, txid, SP_TXS_REFUSED, (uint32_t)why->reason, why->msg);
-      *pw = w->next;
-      free(w);
-    } else {
-      pw = &w->next;
+  struct hnode *h;
+  while ((h = hmap_find(&n->waiters, txid)) != NULL) {
+    struct waiter *w = HMAP_ENTRY(h, struct waiter, h);
+    struct peer_info *pi = peer_by_id(n, w->peer);
+    if (pi)
+      reply_result(pi, w->req_id, txid, SP_TXS_REFUSED, (uint32_t)reason, msg);
+    hmap_remove(&n->waiters, h);
+    free(w);
+  }
+}
+
+/* Drop the waiters of one peer (gone), or all of them (shutdown). */
+static void forget_waiters(struct node *n, uint64_t peer, bool all)
+{
+  if (n->waiters.b == NULL)
+    return;
+  for (size_t i = 0; i <= n->waiters.mask; i++) {
+    struct hnode **p = &n->waiters.b[i];
+    while (*p) {
+      struct waiter *w = HMAP_ENTRY(*p, struct waiter, h);
+      if (all || w->peer == peer) {
+        *p = w->h.next;
+        n->waiters.n--;
+        free(w);
+      } else {
+        p = &(*p)->next;
+      }
     }
   }
-  mp_remove(&n->mp, txid);
+}
+
+static void refuse_pending(struct node *n, struct mp_entry *e, const struct sp_refusal *why)
+{
+  answer_refused(n, e->txid, why->reason, why->msg);
+  mp_remove_entry(&n->mp, e);
 }
 
 static int app_propose(void *ctx, uint64_t height, uint32_t round, struct sp_buf *out)
@@ -285,14 +308,21 @@ static int app_propose(void *ctx, uint64_t height, uint32_t round, struct sp_buf
     if (rc || !has_cert)
       return -1;
   }
-  size_t cnt = n->mp.n;
-  struct sp_tx *cands = calloc(cnt ? cnt : 1, sizeof(*cands));
-  bool *acc = calloc(cnt ? cnt : 1, sizeof(bool));
-  struct sp_refusal *why = calloc(cnt ? cnt : 1, sizeof(*why));
+  /* the oldest pending transactions, a few blocks' worth: the ledger takes
+   * what fits and is valid, and tells which it refused */
+  size_t max = (size_t)n->g->params.max_block_txs * 4, cnt = 0;
+  size_t take = n->mp.n < max ? n->mp.n : max;
+  struct sp_tx *cands = calloc(take ? take : 1, sizeof(*cands));
+  struct mp_entry **ents = calloc(take ? take : 1, sizeof(*ents));
+  bool *acc = calloc(take ? take : 1, sizeof(bool));
+  struct sp_refusal *why = calloc(take ? take : 1, sizeof(*why));
   int rc = -1;
-  if (cands && acc && why) {
-    for (size_t i = 0; i < cnt; i++)
-      cands[i] = n->mp.v[i]->tx;
+  if (cands && ents && acc && why) {
+    for (size_t i = 0; i < n->mp.len && cnt < take; i++)
+      if (n->mp.v[i]) {
+        ents[cnt] = n->mp.v[i];
+        cands[cnt++] = n->mp.v[i]->tx;
+      }
     rc = sp_ledger_propose(n->l, cands, cnt, now_ms(), n->pk, tip.height ? &cert : NULL, out,
                            acc, why);
   }
@@ -306,15 +336,13 @@ static int app_propose(void *ctx, uint64_t height, uint32_t round, struct sp_buf
      * sender's later transactions then fail on their sequence number and
      * follow), instead of waiting for ever; what merely did not fit stays */
     for (size_t i = cnt; i-- > 0;)
-      if (!acc[i] && why[i].reason != SP_R_NONE) {
-        uint8_t txid[SP_HASH_LEN];
-        memcpy(txid, n->mp.v[i]->txid, SP_HASH_LEN);
-        refuse_pending(n, txid, &why[i]);
-      }
+      if (!acc[i] && why[i].reason != SP_R_NONE)
+        refuse_pending(n, ents[i], &why[i]);
   } else {
     LOG_E(height, NULL, "cannot build a proposal: %s", sp_ledger_strerror(rc));
   }
   free(cands);
+  free(ents);
   free(acc);
   free(why);
   return rc;
@@ -369,20 +397,6 @@ static void schedule_timeout(struct node *n, const struct sp_cons_action *a)
 static void reply_result_committed(struct node *n, struct peer_info *pi, uint32_t req,
                                    const uint8_t txid[SP_HASH_LEN]);
 
-/* A block is in the ledger: drop what it made stale from the mempool and
- * answer the submitters waiting for its transactions. */
-static bool stale_entry(const struct mp_entry *e, void *arg)
-{
-  struct node *n = arg;
-  struct sp_tx_location loc;
-  if (sp_ledger_find_tx(n->l, e->txid, &loc) == 0)
-    return true;
-  struct sp_account_info *a = malloc(sizeof(*a));
-  bool stale = a && sp_ledger_account(n->l, e->tx.signer, a) == 0 && e->tx.seq <= a->seq;
-  free(a);
-  return stale;
-}
-
 static struct peer_info *peer_by_id(struct node *n, uint64_t id)
 {
   for (size_t i = 0; i < n->n_peers; i++)
@@ -391,28 +405,78 @@ static struct peer_info *peer_by_id(struct node *n, uint64_t id)
   return NULL;
 }
 
-static void answer_waiters(struct node *n)
+/* Answer everyone waiting for transaction i of a committed block. */
+static void answer_committed(struct node *n, const uint8_t txid[SP_HASH_LEN], uint64_t height,
+                             uint32_t index, const struct sp_merkle_tree *tree)
 {
-  struct waiter **pw = &n->waiters;
-  while (*pw) {
-    struct waiter *w = *pw;
-    struct sp_tx_location loc;
-    if (sp_ledger_find_tx(n->l, w->txid, &loc) == 0) {
-      struct peer_info *pi = peer_by_id(n, w->peer);
-      if (pi)
-        reply_result_committed(n, pi, w->req_id, w->txid);
-      *pw = w->next;
-      free(w);
-    } else {
-      pw = &w->next;
-    }
+  struct hnode *h;
+  if (hmap_find(&n->waiters, txid) == NULL)
+    return;
+  struct sp_msg *r = calloc(1, sizeof(*r));
+  if (r == NULL)
+    return;
+  r->type = SP_MSG_RESULT;
+  memcpy(r->u.result.txid, txid, SP_HASH_LEN);
+  r->u.result.status = SP_TXS_COMMITTED;
+  r->u.result.height = height;
+  r->u.result.index = index;
+  size_t len = 0;
+  if (sp_merkle_tree_path(tree, index, r->u.result.proof, &len) != SP_OK) {
+    free(r);
+    return;
   }
+  r->u.result.n_proof = (uint32_t)len;
+  while ((h = hmap_find(&n->waiters, txid)) != NULL) {
+    struct waiter *w = HMAP_ENTRY(h, struct waiter, h);
+    struct peer_info *pi = peer_by_id(n, w->peer);
+    if (pi) {
+      r->req_id = w->req_id;
+      send_msg(pi, r);
+    }
+    hmap_remove(&n->waiters, h);
+    free(w);
+  }
+  free(r);
 }
 
-static void after_new_blocks(struct node *n)
+/* A block is in the ledger: its transactions leave the mempool, with
+ * every pending one of the same senders whose sequence number it used up
+ * (a conflicting one, refused now: it can never commit), and whoever
+ * waits for them is answered, the receipt path read off one Merkle tree
+ * of the block. O(transactions in the block). */
+static void after_block(struct node *n, const uint8_t *raw, size_t len)
 {
-  mp_filter(&n->mp, stale_entry, n);
-  answer_waiters(n);
+  struct sp_block b;
+  if (sp_block_decode(raw, len, &b) != SP_OK)
+    return; /* it was applied, so it decodes */
+  uint8_t(*leaves)[SP_HASH_LEN] = malloc((b.n_txs ? b.n_txs : 1) * (size_t)SP_HASH_LEN);
+  struct sp_merkle_tree tree = {0};
+  bool have_tree = false;
+  if (leaves) {
+    for (uint32_t i = 0; i < b.n_txs; i++)
+      sp_merkle_leaf(leaves[i], b.txs[i].raw, b.txs[i].raw_len);
+    have_tree = b.n_txs && sp_merkle_tree_build(&tree, (const uint8_t(*)[SP_HASH_LEN])leaves,
+                                                b.n_txs) == SP_OK;
+  }
+  for (uint32_t i = 0; i < b.n_txs; i++) {
+    const struct sp_tx *tx = &b.txs[i];
+    uint8_t txid[SP_HASH_LEN];
+    sp_tx_id(tx, n->chain_id, txid);
+    struct mp_entry *e;
+    while ((e = mp_sender_first(&n->mp, tx->signer)) != NULL && e->tx.seq <= tx->seq) {
+      if (memcmp(e->txid, txid, SP_HASH_LEN) != 0)
+        answer_refused(n, e->txid, SP_R_WRONG_SEQUENCE,
+                       "another transaction of this key took its sequence number");
+      mp_remove_entry(&n->mp, e);
+    }
+    if (have_tree)
+      answer_committed(n, txid, b.header.height, i, &tree);
+  }
+  mp_compact(&n->mp);
+  if (have_tree)
+    sp_merkle_tree_free(&tree);
+  free(leaves);
+  sp_block_clear(&b);
 }
 
 /* Begin consensus at the height after the ledger's tip. */
@@ -507,7 +571,7 @@ static void run_actions(struct node *n, struct sp_cons_actions *acts)
       }
       LOG_I(a->height, NULL, "block committed in round %u with %u precommits", a->round,
             a->cert.n_sigs);
-      after_new_blocks(n);
+      after_block(n, a->data, a->len);
       cons_start_next(n);
       return; /* the rest belongs to the finished height */
     }
@@ -578,13 +642,13 @@ static void on_blocks_a(struct node *n, struct peer_info *pi, const struct sp_ms
             rc == SP_LE_REFUSED ? why.msg : sp_ledger_strerror(rc));
       break;
     }
+    after_block(n, b.data, b.len);
   }
   sp_buf_free(&b);
   n->sync_asked = 0;
   uint64_t after = tip_height(n);
   if (after > before) {
     LOG_I(after, sp_peer_pk(pi->p), "caught up %llu blocks", (unsigned long long)(after - before));
-    after_new_blocks(n);
     if (sp_cons_height(n->cons) <= after)
       cons_start_next(n);
     if (pi->height > after)
@@ -1011,7 +1075,9 @@ struct admission {
 static void admit_verify(uv_work_t *w)
 {
   struct admission *ad = w->data;
-  ad->sig_ok = sp_tx_verify(&ad->e->tx, ad->n->chain_id) == SP_OK;
+  /* remembered by the ledger: the proposal check and the apply of the
+   * block that carries it will not verify it again */
+  ad->sig_ok = sp_ledger_verify_tx(ad->n->l, &ad->e->tx) == SP_LE_OK;
 }
 
 static void admission_done(struct admission *ad)
@@ -1053,8 +1119,8 @@ static void add_waiter(struct node *n, struct peer_info *pi, const struct admiss
     memcpy(wt->txid, txid, SP_HASH_LEN);
     wt->peer = pi->id;
     wt->req_id = ad->req_id;
-    wt->next = n->waiters;
-    n->waiters = wt;
+    wt->h.key = wt->txid;
+    hmap_insert(&n->waiters, &wt->h);
   }
 }
 
@@ -1337,16 +1403,7 @@ static void on_close(void *ctx, struct sp_peer *p, const char *reason)
     }
   }
   /* forget its pending answers; admissions in flight see it gone */
-  struct waiter **pw = &n->waiters;
-  while (*pw) {
-    if ((*pw)->peer == id) {
-      struct waiter *w = *pw;
-      *pw = w->next;
-      free(w);
-    } else {
-      pw = &(*pw)->next;
-    }
-  }
+  forget_waiters(n, id, false);
 }
 
 /* ========================================================= lifecycle */
@@ -1453,7 +1510,10 @@ int sp_node_run(const char *home, const struct sp_home_config *cfg)
   for (uint32_t i = 0; i < n->g->n_validators; i++)
     if (!memcmp(n->g->validators[i].pk, n->pk, SP_PK_LEN))
       n->self = (int)i;
-  mp_init(&n->mp, 20000, 4096, 256u * 1024 * 1024);
+  if (mp_init(&n->mp, 20000, 4096, 256u * 1024 * 1024) || hmap_init(&n->waiters, 4096)) {
+    fprintf(stderr, "stadjerd: out of memory\n");
+    goto out;
+  }
   uv_loop_init(&n->loop);
   uv_signal_init(&n->loop, &n->sigint);
   uv_signal_init(&n->loop, &n->sigterm);
@@ -1518,11 +1578,8 @@ out_loop:
 out:
   sp_cons_free(n->cons);
   mp_free(&n->mp);
-  while (n->waiters) {
-    struct waiter *w = n->waiters;
-    n->waiters = w->next;
-    free(w);
-  }
+  forget_waiters(n, 0, true);
+  hmap_free(&n->waiters);
   for (size_t i = 0; i < n->n_peers; i++)
     free(n->peers[i]);
   free(n->peers);

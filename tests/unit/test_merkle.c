@@ -252,6 +252,37 @@ static void test_path_matches_reference_and_verifies(void **state)
   }
 }
 
+/* The tree form gives the reference root and paths for every size up to
+ * MAXN and every index, and for all of the 1000-leaf tree. */
+static void test_tree_matches_reference(void **state)
+{
+  (void)state;
+  for (size_t n = 1; n <= BIGN; n = n < MAXN ? n + 1 : BIGN + 1) {
+    struct sp_merkle_tree t;
+    CHECK_RC("build", sp_merkle_tree_build(&t, cl(lib_leaves), n), SP_OK);
+    hash_t root, got_root;
+    ref_mth(root, leaves_data, n);
+    sp_merkle_tree_root(&t, got_root);
+    assert_memory_equal(got_root, root, SP_HASH_LEN);
+    for (size_t m = 0; m < n; m++) {
+      hash_t want[SP_MAX_PROOF], got[SP_MAX_PROOF];
+      char dir[SP_MAX_PROOF];
+      size_t want_len = 0, got_len = 999;
+      ref_path(want, dir, &want_len, m, leaves_data, n);
+      CHECK_RC("tree path", sp_merkle_tree_path(&t, m, got, &got_len), SP_OK);
+      if (got_len != want_len || memcmp(got, want, want_len * SP_HASH_LEN) != 0)
+        fail_msg("tree path differs for n = %zu, index = %zu (len %zu, want %zu)", n, m,
+                 got_len, want_len);
+    }
+    hash_t p[SP_MAX_PROOF];
+    size_t len;
+    CHECK_RC("tree path out of range", sp_merkle_tree_path(&t, n, p, &len), SP_E_RANGE);
+    sp_merkle_tree_free(&t);
+  }
+  struct sp_merkle_tree t;
+  CHECK_RC("empty tree", sp_merkle_tree_build(&t, cl(lib_leaves), 0), SP_E_RANGE);
+}
+
 static void test_path_index_out_of_range(void **state)
 {
   (void)state;
@@ -427,6 +458,7 @@ int main(void)
       cmocka_unit_test(test_root_matches_reference),
       cmocka_unit_test(test_known_answer),
       cmocka_unit_test(test_path_matches_reference_and_verifies),
+      cmocka_unit_test(test_tree_matches_reference),
       cmocka_unit_test(test_path_index_out_of_range),
       cmocka_unit_test(test_verify_rejects_wrong_index),
       cmocka_unit_test(test_verify_rejects_wrong_size),
