@@ -47,7 +47,7 @@
 #define MIN_SECONDS 1.5
 #define N_PASS 2000
 #define N_CONN 8
-#define WINDOW 512
+#define WINDOW 2048 /* per connection: 16k in flight, under the mempool's 20k */
 #define SCEN_MS 120000 /* bound on each scenario */
 #define MAX_NODES 5
 #define FUND "bench-2027"
@@ -429,7 +429,7 @@ static void net_start(struct net *nt, int slot, int n_val, bool observer)
       argv[a++] = obs;
     }
     argv[a++] = (char *)"--log-level";
-    argv[a++] = (char *)"warn";
+    argv[a++] = (char *)getenv("NB_LOGLEVEL") ? getenv("NB_LOGLEVEL") : "warn";
     argv[a++] = (char *)"--empty-block-ms";
     argv[a++] = (char *)empty_ms;
     argv[a] = NULL;
@@ -516,6 +516,13 @@ static void print_threads(const char *label, pid_t pid)
 
 static void net_stop(struct net *nt, int slot)
 {
+  const char *keep = getenv("NB_LOGDIR"); /* copy the nodes' logs there */
+  for (int i = 0; keep && i < nt->n; i++) {
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s/node%d-%d.log'", nt->log[i], keep, slot, i);
+    if (system(cmd) != 0)
+      fprintf(stderr, "node_bench: could not copy %s to %s\n", nt->log[i], keep);
+  }
   for (int i = 0; i < nt->n; i++) {
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "grep -v '^listening' '%s' | sort | uniq -c | sort -rn | head -5 >&2",

@@ -755,11 +755,25 @@ static void check_cand(size_t k, void *arg)
     sp_tx_id(tx, j->l->chain_id, j->txids[i]);
 }
 
-/* Try one candidate in a nested transaction so that a refusal, wherever it
- * happens in the rule code, leaves no trace (nor in the digest log). */
+/* Try one candidate so that a refusal leaves no trace (nor in the digest
+ * log). Most refusals come before the rule code writes anything: then the
+ * candidate ran in the proposal's own transaction and nothing needs undoing
+ * (*dirty stays false). A refusal after a write sets *dirty: the caller
+ * starts over in careful mode, where each candidate runs in a nested
+ * transaction (LMDB's nested commits cost O(dirty pages) each, far too
+ * much to pay for every candidate of a big block). */
+enum { DIRTY_REFUSAL = 1 }; /* propose_once: start over, carefully */
+
 static int try_candidate(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
-                         struct sp_refusal *why)
+                         bool careful, bool *dirty, struct sp_refusal *why)
 {
+  if (!careful) {
+    unsigned long before = w->writes;
+    int rc = rules_apply(w, c, tx, why);
+    if (rc == SP_LE_REFUSED && w->writes != before)
+      *dirty = true;
+    return rc;
+  }
   MDB_txn *parent = w->txn, *child;
   int rc = mdb_txn_begin(w->s->env, parent, 0, &child);
   if (rc)
@@ -827,7 +841,7 @@ static void check_window(struct sp_ledger *l, struct proposal_state *ps,
 
 static int propose_once(struct sp_ledger *l, struct proposal_state *ps,
                         const struct sp_tx *cands, size_t n, const struct sp_tip *tip,
-                        bool *accepted, struct sp_refusal *refusals)
+                        bool careful, bool *accepted, struct sp_refusal *refusals)
 {
   struct sp_header *h = &ps->blk.header;
   struct wctx w;
@@ -859,7 +873,12 @@ static int propose_once(struct sp_ledger *l, struct proposal_state *ps,
     if (bytes + ps->len[i] > l->g.params.max_block_bytes)
       continue; /* does not fit: leave it for the next block */
     struct tx_ctx c = {&l->g, h->time_ms, h->height, ps->blk.n_txs, ps->txids[i]};
-    rc = try_candidate(&w, &c, &cands[i], why);
+    bool dirty = false;
+    rc = try_candidate(&w, &c, &cands[i], careful, &dirty, why);
+    if (dirty) {
+      rc = DIRTY_REFUSAL;
+      goto out;
+    }
     if (rc == SP_LE_REFUSED)
       continue;
     if (rc)
@@ -919,8 +938,13 @@ int sp_ledger_propose(struct sp_ledger *l, const struct sp_tx *cands, size_t n,
     if ((rc = sp_cert_hash(last_commit, h->last_commit_hash)))
       goto out;
   }
+  bool careful = false;
   for (int attempt = 0;; attempt++) {
-    rc = propose_once(l, &ps, cands, n, &tip, accepted, refusals);
+    rc = propose_once(l, &ps, cands, n, &tip, careful, accepted, refusals);
+    if (rc == DIRTY_REFUSAL && !careful) {
+      careful = true; /* a rule refused after writing: undo per candidate */
+      continue;
+    }
     if (rc != MDB_MAP_FULL)
       break;
     if (attempt == MAP_FULL_RETRIES || (rc = grow_map(l)))

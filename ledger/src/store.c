@@ -179,6 +179,7 @@ static void log_change(struct wctx *w, enum db db, const void *k, size_t kn, con
 
 void st_put(struct wctx *w, enum db db, const void *k, size_t kn, const void *v, size_t vn)
 {
+  w->writes++;
   if (w->rc)
     return;
   MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
@@ -194,6 +195,7 @@ void st_put(struct wctx *w, enum db db, const void *k, size_t kn, const void *v,
 
 void st_del(struct wctx *w, enum db db, const void *k, size_t kn)
 {
+  w->writes++;
   if (w->rc)
     return;
   MDB_val key = {kn, (void *)k};

@@ -52,6 +52,7 @@ struct wctx {
   MDB_txn *txn;
   crypto_generichash_state changes;
   int rc;
+  unsigned long writes; /* st_put and st_del calls: did a refused rule write? */
   /* verification only: remember which block last wrote each state key */
   MDB_dbi lastw;
   bool track_lastw;
