@@ -9,7 +9,7 @@ static const char *const db_names[DB__COUNT] = {
     [DB_HASHES] = "hashes",     [DB_TXS] = "txs",           [DB_HISTORY] = "history",
     [DB_ACCOUNTS] = "accounts", [DB_BALANCES] = "balances", [DB_FUNDS] = "funds",
     [DB_FUNDCAT] = "fundcat",   [DB_PAYMENTS] = "payments", [DB_CLAIMS] = "claims",
-    [DB_ISSUANCE] = "issuance",
+    [DB_ISSUANCE] = "issuance", [DB_HISTHEAD] = "histhead",
 };
 
 int store_err(int rc)
@@ -177,19 +177,46 @@ static void log_change(struct wctx *w, enum db db, const void *k, size_t kn, con
   }
 }
 
-void st_put(struct wctx *w, enum db db, const void *k, size_t kn, const void *v, size_t vn)
+static void put_done(struct wctx *w, enum db db, int rc, const void *k, size_t kn,
+                     const void *v, size_t vn)
 {
-  if (w->rc)
-    return;
-  MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
-  int rc = mdb_put(w->txn, w->s->dbi[db], &key, &val, 0);
   if (rc) {
     /* MAP_FULL is kept raw: the caller aborts, grows the map and retries */
     w->rc = rc == MDB_MAP_FULL ? MDB_MAP_FULL : store_err(rc);
     return;
   }
-  if (db >= DB_FIRST_STATE)
+  if (db_is_state(db))
     log_change(w, db, k, kn, v, vn, false);
+}
+
+void st_put(struct wctx *w, enum db db, const void *k, size_t kn, const void *v, size_t vn)
+{
+  if (w->rc)
+    return;
+  MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
+  put_done(w, db, mdb_put(w->txn, w->s->dbi[db], &key, &val, 0), k, kn, v, vn);
+}
+
+void st_append(struct wctx *w, enum db db, const void *k, size_t kn, const void *v, size_t vn)
+{
+  if (w->rc)
+    return;
+  MDB_dbi dbi = w->s->dbi[db];
+  MDB_val key = {kn, (void *)k}, val = {vn, (void *)v}, last, lv;
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(w->txn, dbi, &cur);
+  if (rc == 0) {
+    /* MDB_APPEND with a key that is not the largest fails (MDB_KEYEXIST),
+     * so decide first; the last page is the one we are about to write. */
+    unsigned flags = 0;
+    rc = mdb_cursor_get(cur, &last, &lv, MDB_LAST);
+    if (rc == MDB_NOTFOUND || (rc == 0 && mdb_cmp(w->txn, dbi, &key, &last) > 0))
+      flags = MDB_APPEND;
+    if (rc == 0 || rc == MDB_NOTFOUND)
+      rc = mdb_cursor_put(cur, &key, &val, flags);
+    mdb_cursor_close(cur);
+  }
+  put_done(w, db, rc, k, kn, v, vn);
 }
 
 void st_del(struct wctx *w, enum db db, const void *k, size_t kn)
@@ -204,6 +231,6 @@ void st_del(struct wctx *w, enum db db, const void *k, size_t kn)
     w->rc = rc == MDB_MAP_FULL ? MDB_MAP_FULL : store_err(rc);
     return;
   }
-  if (db >= DB_FIRST_STATE)
+  if (db_is_state(db))
     log_change(w, db, k, kn, NULL, 0, true);
 }
