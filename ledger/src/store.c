@@ -12,6 +12,10 @@ static const char *const db_names[DB__COUNT] = {
     [DB_ISSUANCE] = "issuance", [DB_HISTHEAD] = "histhead",
 };
 
+#define STORE_LAYOUT 2
+static const char LAYOUT_KEY[] = "layout";
+static const char GENESIS_KEY[] = "genesis"; /* as ledger.c writes it */
+
 int store_err(int rc)
 {
   switch (rc) {
@@ -28,6 +32,30 @@ int store_err(int rc)
   case ENOSPC: return SP_LE_IO;
   default: return SP_LE_STORE;
   }
+}
+
+/* meta["layout"] = be32(STORE_LAYOUT), written into every new store. A
+ * ledger without it (or with another number) was written with other keys
+ * (layout 1 keyed history by pk and payments by tx id) and would be misread,
+ * so it is refused as damaged: rebuild it by replaying the chain. */
+static int layout_check(MDB_txn *txn, MDB_dbi meta)
+{
+  MDB_val k = {sizeof(LAYOUT_KEY) - 1, (void *)LAYOUT_KEY}, v;
+  int rc = mdb_get(txn, meta, &k, &v);
+  if (rc == 0)
+    return v.mv_size == 4 && be32_get(v.mv_data) == STORE_LAYOUT ? 0 : MDB_INVALID;
+  if (rc != MDB_NOTFOUND)
+    return rc;
+  MDB_val g = {sizeof(GENESIS_KEY) - 1, (void *)GENESIS_KEY};
+  rc = mdb_get(txn, meta, &g, &v);
+  if (rc == 0)
+    return MDB_INVALID; /* a ledger of layout 1 */
+  if (rc != MDB_NOTFOUND)
+    return rc;
+  uint8_t n[4];
+  be32_put(n, STORE_LAYOUT);
+  MDB_val nv = {sizeof(n), n};
+  return mdb_put(txn, meta, &k, &nv, 0);
 }
 
 int store_open(struct store *s, const char *dir, size_t map_size, bool no_sync, bool create)
@@ -63,6 +91,10 @@ int store_open(struct store *s, const char *dir, size_t map_size, bool no_sync, 
       mdb_txn_abort(txn);
       goto fail;
     }
+  }
+  if ((rc = layout_check(txn, s->dbi[DB_META]))) {
+    mdb_txn_abort(txn);
+    goto fail;
   }
   if ((rc = mdb_txn_commit(txn)))
     goto fail;
