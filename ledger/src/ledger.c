@@ -523,10 +523,6 @@ static int apply_txs(struct wctx *w, struct sp_ledger *l, const struct sp_block 
     }
     if (rc)
       return rc;
-    uint8_t loc[12];
-    be64_put(loc, b->header.height);
-    be32_put(loc + 8, i);
-    st_put(w, DB_TXS, txids[i], SP_HASH_LEN, loc, sizeof(loc));
   }
   return w->rc;
 }

@@ -172,8 +172,72 @@ done:
   return rc;
 }
 
-/* History cursor = height << 24 | index (index < SP_MAX_BLOCK_TXS < 2^24),
- * pointing just past the oldest row already returned. */
+/* (height, index) as one number that orders like the position: the
+ * history cursor is this plus 1 (index < SP_MAX_BLOCK_TXS < 2^24). */
+static uint64_t pos_num(const uint8_t pos[POS_LEN])
+{
+  return be64_get(pos) << 24 | be32_get(pos + 8);
+}
+
+/* The row of pk at pos: its link to pk's previous row. */
+static int history_row(struct wctx *w, const uint8_t pk[SP_PK_LEN], const uint8_t pos[POS_LEN],
+                       uint8_t prev[POS_LEN])
+{
+  uint8_t k[POS_LEN + SP_PK_LEN];
+  memcpy(k, pos, POS_LEN);
+  memcpy(k + POS_LEN, pk, SP_PK_LEN);
+  MDB_val v;
+  int rc = st_get(w, DB_HISTORY, k, sizeof(k), &v);
+  if (rc)
+    return rc;
+  if (v.mv_size != POS_LEN)
+    return SP_LE_CORRUPT;
+  memcpy(prev, v.mv_data, POS_LEN);
+  return SP_LE_OK;
+}
+
+/* The key's newest row below the cursor `before` (0: its newest row), in
+ * pos; *found false when there is none. The cursors this ledger hands out
+ * name a row of the key, found in one look-up; any other value is served
+ * by walking back from the newest row. */
+static int history_start(struct wctx *w, const uint8_t pk[SP_PK_LEN], uint64_t before,
+                         uint8_t pos[POS_LEN], bool *found)
+{
+  uint8_t prev[POS_LEN];
+  *found = false;
+  if (before > 0) {
+    uint64_t at = before - 1;
+    pos_put(pos, at >> 24, (uint32_t)(at & 0xffffff));
+    int rc = history_row(w, pk, pos, prev);
+    if (rc != SP_LE_NOTFOUND) {
+      *found = rc == SP_LE_OK;
+      return rc;
+    }
+  }
+  MDB_val v;
+  int rc = st_get(w, DB_HISTHEAD, pk, SP_PK_LEN, &v);
+  if (rc)
+    return rc == SP_LE_NOTFOUND ? SP_LE_OK : rc;
+  if (v.mv_size != POS_LEN)
+    return SP_LE_CORRUPT;
+  memcpy(pos, v.mv_data, POS_LEN);
+  static const uint8_t none[POS_LEN];
+  while (before > 0 && pos_num(pos) >= before) {
+    if ((rc = history_row(w, pk, pos, prev)))
+      return rc == SP_LE_NOTFOUND ? SP_LE_CORRUPT : rc;
+    if (memcmp(prev, none, POS_LEN) == 0)
+      return SP_LE_OK;
+    if (memcmp(prev, pos, POS_LEN) >= 0)
+      return SP_LE_CORRUPT; /* links only go back */
+    memcpy(pos, prev, POS_LEN);
+  }
+  *found = true;
+  return SP_LE_OK;
+}
+
+/* History cursor = (height << 24 | index) + 1 of the newest row not yet
+ * returned (docs/protocol.md 10.4). The rows of a key form a chain from
+ * its head (histhead) back through each row's link. */
 int sp_ledger_history(struct sp_ledger *l, const uint8_t pk[static SP_PK_LEN],
                       uint64_t before, uint32_t limit,
                       int (*fn)(uint64_t, uint32_t, uint64_t, const uint8_t *, size_t, void *),
@@ -186,35 +250,28 @@ int sp_ledger_history(struct sp_ledger *l, const uint8_t pk[static SP_PK_LEN],
   int rc = wctx_begin(&w, &l->st, true);
   if (rc)
     return rc;
-  MDB_cursor *cur;
-  if ((rc = mdb_cursor_open(w.txn, l->st.dbi[DB_HISTORY], &cur))) {
-    wctx_abort(&w);
-    return store_err(rc);
-  }
-  uint8_t key[SP_PK_LEN + 12];
-  memcpy(key, pk, SP_PK_LEN);
-  uint64_t bh = before ? before >> 24 : UINT64_MAX;
-  uint32_t bi = before ? (uint32_t)(before & 0xffffff) : UINT32_MAX;
-  be64_put(key + SP_PK_LEN, bh);
-  be32_put(key + SP_PK_LEN + 8, bi);
-  MDB_val k = {sizeof(key), key}, v;
-  /* position at the first key >= the cursor, then walk backwards */
-  int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-  mrc = mrc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
-                 : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+  uint8_t pos[POS_LEN], prev[POS_LEN];
+  static const uint8_t none[POS_LEN];
+  bool more;
+  rc = history_start(&w, pk, before, pos, &more);
   uint32_t got = 0;
   struct sp_block blk;
   memset(&blk, 0, sizeof(blk));
   uint64_t blk_height = 0;
-  int out = SP_LE_OK;
-  for (; mrc == 0; mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
-    if (k.mv_size != sizeof(key) || memcmp(k.mv_data, pk, SP_PK_LEN) != 0)
-      break;
-    const uint8_t *kp = (const uint8_t *)k.mv_data + SP_PK_LEN;
-    uint64_t h = be64_get(kp);
-    uint32_t idx = be32_get(kp + 8);
+  for (; rc == SP_LE_OK && more; memcpy(pos, prev, POS_LEN)) {
+    uint64_t h = be64_get(pos);
+    uint32_t idx = be32_get(pos + 8);
     if (got == limit) {
-      *next = (h << 24 | idx) + 1;
+      *next = pos_num(pos) + 1;
+      break;
+    }
+    if ((rc = history_row(&w, pk, pos, prev))) {
+      rc = rc == SP_LE_NOTFOUND ? SP_LE_CORRUPT : rc;
+      break;
+    }
+    more = memcmp(prev, none, POS_LEN) != 0;
+    if (more && memcmp(prev, pos, POS_LEN) >= 0) {
+      rc = SP_LE_CORRUPT; /* links only go back */
       break;
     }
     if (h != blk_height) {
@@ -224,13 +281,13 @@ int sp_ledger_history(struct sp_ledger *l, const uint8_t pk[static SP_PK_LEN],
       sp_block_clear(&blk);
       blk_height = 0;
       if (st_get(&w, DB_BLOCKS, hk, 8, &bv) || sp_block_decode(bv.mv_data, bv.mv_size, &blk)) {
-        out = SP_LE_CORRUPT;
+        rc = SP_LE_CORRUPT;
         break;
       }
       blk_height = h;
     }
     if (idx >= blk.n_txs) {
-      out = SP_LE_CORRUPT;
+      rc = SP_LE_CORRUPT;
       break;
     }
     got++;
@@ -238,9 +295,8 @@ int sp_ledger_history(struct sp_ledger *l, const uint8_t pk[static SP_PK_LEN],
       break;
   }
   sp_block_clear(&blk);
-  mdb_cursor_close(cur);
   wctx_abort(&w);
-  return out;
+  return rc;
 }
 
 int sp_ledger_find_tx(struct sp_ledger *l, const uint8_t txid[static SP_HASH_LEN],

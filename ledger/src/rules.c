@@ -55,13 +55,77 @@ static const char *euros(char *buf, uint64_t cents)
   char name[SP_MAX_ID + 1];                                                               \
   str_copy(name, sizeof(name), (view))
 
-static void history_add(struct wctx *w, const struct tx_ctx *c, const uint8_t pk[SP_PK_LEN])
+/* The keys a transaction involves. Their history rows are written once the
+ * transaction is known to apply, sorted, so that the rows of one position
+ * are appended in key order (and a key named twice gets one row). */
+struct touched {
+  uint8_t (*keys)[SP_PK_LEN];
+  size_t n, cap;
+  bool nomem;
+};
+
+/* The context the handlers get: rules_apply wraps the caller's tx_ctx
+ * (whose layout callers fill positionally) with the set it collects. */
+struct apply_ctx {
+  struct tx_ctx c; /* first: handlers get &apply_ctx.c */
+  struct touched *touched;
+};
+
+static struct touched *touched_of(const struct tx_ctx *c)
 {
-  uint8_t k[SP_PK_LEN + 12];
-  memcpy(k, pk, SP_PK_LEN);
-  be64_put(k + SP_PK_LEN, c->height);
-  be32_put(k + SP_PK_LEN + 8, c->index);
-  st_put(w, DB_HISTORY, k, sizeof(k), "", 0);
+  return ((const struct apply_ctx *)c)->touched;
+}
+
+static void history_add(const struct tx_ctx *c, const uint8_t pk[SP_PK_LEN])
+{
+  struct touched *t = touched_of(c);
+  if (t->n == t->cap) {
+    size_t cap = t->cap ? 2 * t->cap : 4;
+    void *k = realloc(t->keys, cap * SP_PK_LEN);
+    if (k == NULL) {
+      t->nomem = true;
+      return;
+    }
+    t->keys = k;
+    t->cap = cap;
+  }
+  memcpy(t->keys[t->n++], pk, SP_PK_LEN);
+}
+
+static int pk_cmp(const void *a, const void *b)
+{
+  return memcmp(a, b, SP_PK_LEN);
+}
+
+/* One history row per touched key: pos || pk -> the key's previous row,
+ * and the key's head moves to this position (docs/protocol.md 10.4). */
+static int history_write(struct wctx *w, const struct tx_ctx *c)
+{
+  struct touched *t = touched_of(c);
+  if (t->nomem)
+    return SP_LE_NOMEM;
+  qsort(t->keys, t->n, SP_PK_LEN, pk_cmp);
+  uint8_t k[POS_LEN + SP_PK_LEN];
+  pos_put(k, c->height, c->index);
+  for (size_t i = 0; i < t->n && w->rc == 0; i++) {
+    if (i > 0 && memcmp(t->keys[i], t->keys[i - 1], SP_PK_LEN) == 0)
+      continue;
+    uint8_t prev[POS_LEN] = {0};
+    MDB_val head;
+    int rc = st_get(w, DB_HISTHEAD, t->keys[i], SP_PK_LEN, &head);
+    if (rc == SP_LE_OK) {
+      /* the head is an earlier position: readers rely on links going back */
+      if (head.mv_size != POS_LEN || memcmp(head.mv_data, k, POS_LEN) >= 0)
+        return SP_LE_CORRUPT;
+      memcpy(prev, head.mv_data, POS_LEN);
+    } else if (rc != SP_LE_NOTFOUND) {
+      return rc;
+    }
+    memcpy(k + POS_LEN, t->keys[i], SP_PK_LEN);
+    st_append(w, DB_HISTORY, k, sizeof(k), prev, POS_LEN);
+    st_put(w, DB_HISTHEAD, t->keys[i], SP_PK_LEN, k, POS_LEN);
+  }
+  return w->rc;
 }
 
 /* The fund of a transaction, refused if unknown. */
@@ -280,7 +344,7 @@ static int fund_close(struct wctx *w, const struct tx_ctx *c, const struct sp_tx
   rc = collect_fund_passes(w, f.id, &keys, &n_keys, &cap, &returned);
   for (size_t i = 0; rc == SP_LE_OK && i < n_keys; i++) {
     bal_put(w, keys[i], f.id, strlen(f.id), 0);
-    history_add(w, c, keys[i]); /* the household sees where its credit went */
+    history_add(c, keys[i]); /* the household sees where its credit went */
   }
   free(keys);
   if (rc)
@@ -306,7 +370,7 @@ static int pass_enroll(struct wctx *w, const struct tx_ctx *c, const struct sp_t
   struct acct a = {.kind = SP_ACCT_PASS, .status = SP_ACCT_ACTIVE, .has_household = true};
   memcpy(a.household, e->household, SP_HASH_LEN);
   acct_put(w, e->pass, &a);
-  history_add(w, c, e->pass);
+  history_add(c, e->pass);
   return SP_LE_OK;
 }
 
@@ -342,7 +406,7 @@ static int pass_block(struct wctx *w, const struct tx_ctx *c, const struct sp_tx
     return refuse(why, SP_R_PASS_NOT_BLOCKED, "pass %s is not blocked", ks);
   a.status = block ? SP_ACCT_BLOCKED : SP_ACCT_ACTIVE;
   acct_put(w, pk, &a);
-  history_add(w, c, pk);
+  history_add(c, pk);
   return SP_LE_OK;
 }
 
@@ -406,8 +470,8 @@ static int pass_replace(struct wctx *w, const struct tx_ctx *c, const struct sp_
   memcpy(old.replaced_by, r->new_pass, SP_PK_LEN);
   acct_put(w, r->old_pass, &old);
   acct_put(w, r->new_pass, &nw);
-  history_add(w, c, r->old_pass);
-  history_add(w, c, r->new_pass);
+  history_add(c, r->old_pass);
+  history_add(c, r->new_pass);
   return SP_LE_OK;
 }
 
@@ -426,7 +490,7 @@ static int merchant_set(struct wctx *w, const struct tx_ctx *c, const struct sp_
   str_copy(a.name, sizeof(a.name), m->name);
   copy_cats(&a.n_cats, a.cats, &m->categories);
   acct_put(w, m->merchant, &a);
-  history_add(w, c, m->merchant);
+  history_add(c, m->merchant);
   return SP_LE_OK;
 }
 
@@ -444,7 +508,7 @@ static int merchant_suspend(struct wctx *w, const struct tx_ctx *c, const struct
     return refuse(why, SP_R_MERCHANT_NOT_SUSPENDED, "merchant '%s' is not suspended", a.name);
   a.status = suspend ? SP_ACCT_SUSPENDED : SP_ACCT_ACTIVE;
   acct_put(w, pk, &a);
-  history_add(w, c, pk);
+  history_add(c, pk);
   return SP_LE_OK;
 }
 
@@ -506,7 +570,7 @@ static int issue(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
     uint64_t bal;
     bal_get(w, is->rows[i].pass, f.id, strlen(f.id), &bal);
     bal_put(w, is->rows[i].pass, f.id, strlen(f.id), bal + is->rows[i].amount);
-    history_add(w, c, is->rows[i].pass);
+    history_add(c, is->rows[i].pass);
   }
   f.unissued -= total;
   f.passes += total;
@@ -540,7 +604,7 @@ static int claim_settle(struct wctx *w, const struct tx_ctx *c, const struct sp_
   cl.settled = true;
   fund_put(w, &f);
   claim_put(w, id, &cl);
-  history_add(w, c, cl.merchant);
+  history_add(c, cl.merchant);
   return SP_LE_OK;
 }
 
@@ -617,8 +681,10 @@ static int pay(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
     memcpy(rec.parts[i].fund, f->id, fn + 1);
     rec.parts[i].amount = amount;
   }
-  payment_put(w, c->txid, &rec);
-  history_add(w, c, p->merchant);
+  uint8_t pos[POS_LEN];
+  pos_put(pos, c->height, c->index);
+  payment_put(w, pos, &rec);
+  history_add(c, p->merchant);
   return SP_LE_OK;
 }
 
@@ -640,14 +706,31 @@ static int current_pass(struct wctx *w, const uint8_t pk[SP_PK_LEN], uint8_t out
   return SP_LE_CORRUPT;
 }
 
+/* The payment a tx id names: the txs index gives the position of its pay
+ * (rules_apply writes it, so a pay earlier in the same block is found
+ * too), and payments are keyed by that position. */
+static int payment_by_id(struct wctx *w, const uint8_t txid[SP_HASH_LEN], uint8_t pos[POS_LEN],
+                         struct payment *p)
+{
+  MDB_val v;
+  int rc = st_get(w, DB_TXS, txid, SP_HASH_LEN, &v);
+  if (rc)
+    return rc;
+  if (v.mv_size != POS_LEN)
+    return SP_LE_CORRUPT;
+  memcpy(pos, v.mv_data, POS_LEN);
+  return payment_get(w, pos, p); /* not found: the tx is no payment */
+}
+
 static int refund(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
                   struct sp_refusal *why)
 {
   const struct sp_tx_refund *r = &tx->u.refund;
   struct payment p;
+  uint8_t pos[POS_LEN];
   char ks[12];
   key_short(ks, r->payment);
-  int rc = payment_get(w, r->payment, &p);
+  int rc = payment_by_id(w, r->payment, pos, &p);
   if (rc == SP_LE_NOTFOUND)
     return refuse(why, SP_R_UNKNOWN_PAYMENT, "payment %s does not exist", ks);
   if (rc)
@@ -708,8 +791,8 @@ static int refund(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx
     fund_put(w, &f);
     p.parts[i].refunded += take[i];
   }
-  payment_put(w, r->payment, &p);
-  history_add(w, c, holder);
+  payment_put(w, pos, &p);
+  history_add(c, holder);
   return SP_LE_OK;
 }
 
@@ -779,8 +862,8 @@ static int check_signer(struct wctx *w, const struct tx_ctx *c, const struct sp_
   return SP_LE_OK;
 }
 
-int rules_apply(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
-                struct sp_refusal *why)
+static int apply_kind(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
+                      struct sp_refusal *why)
 {
   struct acct signer;
   int rc = check_signer(w, c, tx, &signer, why);
@@ -814,8 +897,26 @@ int rules_apply(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
     return rc;
   signer.seq = tx->seq;
   acct_put(w, tx->signer, &signer);
-  history_add(w, c, tx->signer);
+  history_add(c, tx->signer);
   return w->rc;
+}
+
+int rules_apply(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
+                struct sp_refusal *why)
+{
+  struct touched t = {0};
+  struct apply_ctx own = {*c, &t};
+  int rc = apply_kind(w, &own.c, tx, why);
+  if (rc == SP_LE_OK)
+    rc = history_write(w, &own.c);
+  if (rc == SP_LE_OK) {
+    uint8_t pos[POS_LEN];
+    pos_put(pos, c->height, c->index);
+    st_put(w, DB_TXS, c->txid, SP_HASH_LEN, pos, POS_LEN);
+    rc = w->rc;
+  }
+  free(t.keys);
+  return rc;
 }
 
 int rules_check_conservation(struct wctx *w, struct sp_refusal *why)

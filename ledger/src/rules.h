@@ -14,7 +14,10 @@ struct tx_ctx {
 
 /* Apply a transaction whose signature has been verified. On a refusal it
  * returns SP_LE_REFUSED with why filled and has written nothing; a store
- * error is returned as such (the caller aborts the LMDB transaction). */
+ * error is returned as such (the caller aborts the LMDB transaction). An
+ * applied transaction also gets its txs row (tx id -> position) and its
+ * history rows, so later transactions of the same block, proposal or
+ * check can find it. */
 int rules_apply(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
                 struct sp_refusal *why);
 

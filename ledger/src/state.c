@@ -18,13 +18,13 @@ void str_copy(char *dst, size_t cap, struct sp_str s)
 #define REC_MAX 4096
 
 static void put_record(struct wctx *w, enum db db, const void *k, size_t kn,
-                       struct sp_buf *b)
+                       struct sp_buf *b, bool append)
 {
   if (b->err) {
     if (!w->rc)
       w->rc = SP_LE_INVAL;
   } else {
-    st_put(w, db, k, kn, b->data, b->len);
+    (append ? st_append : st_put)(w, db, k, kn, b->data, b->len);
   }
   sp_buf_free(b);
 }
@@ -95,7 +95,7 @@ void acct_put(struct wctx *w, const uint8_t pk[SP_PK_LEN], const struct acct *a)
   sp_wr_bin(&b, a->replaced_by, a->has_replacement ? SP_PK_LEN : 0);
   sp_wr_str(&b, a->name, (uint32_t)strlen(a->name));
   w_cats(&b, a->n_cats, a->cats);
-  put_record(w, DB_ACCOUNTS, pk, SP_PK_LEN, &b);
+  put_record(w, DB_ACCOUNTS, pk, SP_PK_LEN, &b, false);
 }
 
 /* --------------------------------------------------------------- funds */
@@ -146,15 +146,15 @@ void fund_put(struct wctx *w, const struct fund *f)
                             f->settled,   f->returned, f->issued, f->spent,      f->refunded};
   for (size_t i = 0; i < sizeof(money) / sizeof(money[0]); i++)
     sp_wr_uint(&b, money[i]);
-  put_record(w, DB_FUNDS, f->id, strlen(f->id), &b);
+  put_record(w, DB_FUNDS, f->id, strlen(f->id), &b, false);
 }
 
 /* ------------------------------------------------------------ payments */
 
-int payment_get(struct wctx *w, const uint8_t txid[SP_HASH_LEN], struct payment *p)
+int payment_get(struct wctx *w, const uint8_t pos[POS_LEN], struct payment *p)
 {
   MDB_val v;
-  int rc = st_get(w, DB_PAYMENTS, txid, SP_HASH_LEN, &v);
+  int rc = st_get(w, DB_PAYMENTS, pos, POS_LEN, &v);
   if (rc)
     return rc;
   memset(p, 0, sizeof(*p));
@@ -174,7 +174,7 @@ int payment_get(struct wctx *w, const uint8_t txid[SP_HASH_LEN], struct payment 
   return bad(sp_rd_done(&r));
 }
 
-void payment_put(struct wctx *w, const uint8_t txid[SP_HASH_LEN], const struct payment *p)
+void payment_put(struct wctx *w, const uint8_t pos[POS_LEN], const struct payment *p)
 {
   struct sp_buf b;
   sp_buf_init(&b, REC_MAX);
@@ -188,7 +188,8 @@ void payment_put(struct wctx *w, const uint8_t txid[SP_HASH_LEN], const struct p
     sp_wr_uint(&b, p->parts[i].amount);
     sp_wr_uint(&b, p->parts[i].refunded);
   }
-  put_record(w, DB_PAYMENTS, txid, SP_HASH_LEN, &b);
+  /* a new payment goes at the end of the table; a refund rewrites one */
+  put_record(w, DB_PAYMENTS, pos, POS_LEN, &b, true);
 }
 
 /* -------------------------------------------------------------- claims */
@@ -221,7 +222,7 @@ void claim_put(struct wctx *w, const uint8_t txid[SP_HASH_LEN], const struct cla
   sp_wr_str(&b, c->fund, (uint32_t)strlen(c->fund));
   sp_wr_uint(&b, c->amount);
   sp_wr_uint(&b, c->settled);
-  put_record(w, DB_CLAIMS, txid, SP_HASH_LEN, &b);
+  put_record(w, DB_CLAIMS, txid, SP_HASH_LEN, &b, false);
 }
 
 /* ------------------------------------------------------------ balances */

@@ -53,8 +53,10 @@ int acct_get(struct wctx *w, const uint8_t pk[SP_PK_LEN], struct acct *a);
 void acct_put(struct wctx *w, const uint8_t pk[SP_PK_LEN], const struct acct *a);
 int fund_get(struct wctx *w, const char *id, size_t idn, struct fund *f);
 void fund_put(struct wctx *w, const struct fund *f);
-int payment_get(struct wctx *w, const uint8_t txid[SP_HASH_LEN], struct payment *p);
-void payment_put(struct wctx *w, const uint8_t txid[SP_HASH_LEN], const struct payment *p);
+/* Payments are keyed by the position of their pay (store.h); a tx id
+ * leads there through the txs index. */
+int payment_get(struct wctx *w, const uint8_t pos[POS_LEN], struct payment *p);
+void payment_put(struct wctx *w, const uint8_t pos[POS_LEN], const struct payment *p);
 int claim_get(struct wctx *w, const uint8_t txid[SP_HASH_LEN], struct claim *c);
 void claim_put(struct wctx *w, const uint8_t txid[SP_HASH_LEN], const struct claim *c);
 

@@ -9,8 +9,12 @@ static const char *const db_names[DB__COUNT] = {
     [DB_HASHES] = "hashes",     [DB_TXS] = "txs",           [DB_HISTORY] = "history",
     [DB_ACCOUNTS] = "accounts", [DB_BALANCES] = "balances", [DB_FUNDS] = "funds",
     [DB_FUNDCAT] = "fundcat",   [DB_PAYMENTS] = "payments", [DB_CLAIMS] = "claims",
-    [DB_ISSUANCE] = "issuance",
+    [DB_ISSUANCE] = "issuance", [DB_HISTHEAD] = "histhead",
 };
+
+#define STORE_LAYOUT 2
+static const char LAYOUT_KEY[] = "layout";
+static const char GENESIS_KEY[] = "genesis"; /* as ledger.c writes it */
 
 int store_err(int rc)
 {
@@ -28,6 +32,30 @@ int store_err(int rc)
   case ENOSPC: return SP_LE_IO;
   default: return SP_LE_STORE;
   }
+}
+
+/* meta["layout"] = be32(STORE_LAYOUT), written into every new store. A
+ * ledger without it (or with another number) was written with other keys
+ * (layout 1 keyed history by pk and payments by tx id) and would be misread,
+ * so it is refused as damaged: rebuild it by replaying the chain. */
+static int layout_check(MDB_txn *txn, MDB_dbi meta)
+{
+  MDB_val k = {sizeof(LAYOUT_KEY) - 1, (void *)LAYOUT_KEY}, v;
+  int rc = mdb_get(txn, meta, &k, &v);
+  if (rc == 0)
+    return v.mv_size == 4 && be32_get(v.mv_data) == STORE_LAYOUT ? 0 : MDB_INVALID;
+  if (rc != MDB_NOTFOUND)
+    return rc;
+  MDB_val g = {sizeof(GENESIS_KEY) - 1, (void *)GENESIS_KEY};
+  rc = mdb_get(txn, meta, &g, &v);
+  if (rc == 0)
+    return MDB_INVALID; /* a ledger of layout 1 */
+  if (rc != MDB_NOTFOUND)
+    return rc;
+  uint8_t n[4];
+  be32_put(n, STORE_LAYOUT);
+  MDB_val nv = {sizeof(n), n};
+  return mdb_put(txn, meta, &k, &nv, 0);
 }
 
 int store_open(struct store *s, const char *dir, size_t map_size, bool no_sync, bool create)
@@ -63,6 +91,10 @@ int store_open(struct store *s, const char *dir, size_t map_size, bool no_sync, 
       mdb_txn_abort(txn);
       goto fail;
     }
+  }
+  if ((rc = layout_check(txn, s->dbi[DB_META]))) {
+    mdb_txn_abort(txn);
+    goto fail;
   }
   if ((rc = mdb_txn_commit(txn)))
     goto fail;
@@ -177,20 +209,48 @@ static void log_change(struct wctx *w, enum db db, const void *k, size_t kn, con
   }
 }
 
+static void put_done(struct wctx *w, enum db db, int rc, const void *k, size_t kn,
+                     const void *v, size_t vn)
+{
+  if (rc) {
+    /* MAP_FULL is kept raw: the caller aborts, grows the map and retries */
+    w->rc = rc == MDB_MAP_FULL ? MDB_MAP_FULL : store_err(rc);
+    return;
+  }
+  if (db_is_state(db))
+    log_change(w, db, k, kn, v, vn, false);
+}
+
 void st_put(struct wctx *w, enum db db, const void *k, size_t kn, const void *v, size_t vn)
 {
   w->writes++;
   if (w->rc)
     return;
   MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
-  int rc = mdb_put(w->txn, w->s->dbi[db], &key, &val, 0);
-  if (rc) {
-    /* MAP_FULL is kept raw: the caller aborts, grows the map and retries */
-    w->rc = rc == MDB_MAP_FULL ? MDB_MAP_FULL : store_err(rc);
+  put_done(w, db, mdb_put(w->txn, w->s->dbi[db], &key, &val, 0), k, kn, v, vn);
+}
+
+void st_append(struct wctx *w, enum db db, const void *k, size_t kn, const void *v, size_t vn)
+{
+  w->writes++;
+  if (w->rc)
     return;
+  MDB_dbi dbi = w->s->dbi[db];
+  MDB_val key = {kn, (void *)k}, val = {vn, (void *)v}, last, lv;
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(w->txn, dbi, &cur);
+  if (rc == 0) {
+    /* MDB_APPEND with a key that is not the largest fails (MDB_KEYEXIST),
+     * so decide first; the last page is the one we are about to write. */
+    unsigned flags = 0;
+    rc = mdb_cursor_get(cur, &last, &lv, MDB_LAST);
+    if (rc == MDB_NOTFOUND || (rc == 0 && mdb_cmp(w->txn, dbi, &key, &last) > 0))
+      flags = MDB_APPEND;
+    if (rc == 0 || rc == MDB_NOTFOUND)
+      rc = mdb_cursor_put(cur, &key, &val, flags);
+    mdb_cursor_close(cur);
   }
-  if (db >= DB_FIRST_STATE)
-    log_change(w, db, k, kn, v, vn, false);
+  put_done(w, db, rc, k, kn, v, vn);
 }
 
 void st_del(struct wctx *w, enum db db, const void *k, size_t kn)
@@ -206,6 +266,6 @@ void st_del(struct wctx *w, enum db db, const void *k, size_t kn)
     w->rc = rc == MDB_MAP_FULL ? MDB_MAP_FULL : store_err(rc);
     return;
   }
-  if (db >= DB_FIRST_STATE)
+  if (db_is_state(db))
     log_change(w, db, k, kn, NULL, 0, true);
 }

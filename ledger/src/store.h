@@ -11,24 +11,37 @@
 
 #include "sp/ledger.h"
 
+/* The numbers are part of the state digest (each change names its table),
+ * so tables are only ever added at the end. A "pos" below is a position in
+ * the chain, be64 height || be32 index (12 bytes): keys that start with one
+ * grow with the chain, so their inserts all land in the last leaf page. */
 enum db {
   DB_META,     /* "genesis", "tip" */
   DB_BLOCKS,   /* be64 height -> block */
   DB_CERTS,    /* be64 height -> commit certificate of that block */
   DB_HASHES,   /* block hash -> be64 height */
-  DB_TXS,      /* tx id -> be64 height || be32 index */
-  DB_HISTORY,  /* pk || be64 height || be32 index -> "" */
+  DB_TXS,      /* tx id -> pos */
+  DB_HISTORY,  /* pos || pk -> pos of pk's previous row, or 12 zero bytes */
   /* state: every change here is part of the state digest */
   DB_ACCOUNTS, /* pk -> account record */
   DB_BALANCES, /* pk || fund id -> be64 cents (pass credit, merchant receivable) */
   DB_FUNDS,    /* fund id -> fund record */
   DB_FUNDCAT,  /* fund id || 0 || category -> be64 cents spent */
-  DB_PAYMENTS, /* tx id -> payment record */
+  DB_PAYMENTS, /* pos of the pay -> payment record */
   DB_CLAIMS,   /* tx id -> claim record */
   DB_ISSUANCE, /* fund id || 0 || ref -> tx id */
+  /* index again */
+  DB_HISTHEAD, /* pk -> pos of pk's newest history row */
   DB__COUNT
 };
 #define DB_FIRST_STATE DB_ACCOUNTS
+#define DB_LAST_STATE DB_ISSUANCE
+#define POS_LEN 12
+
+static inline bool db_is_state(enum db db)
+{
+  return db >= DB_FIRST_STATE && db <= DB_LAST_STATE;
+}
 
 struct store {
   MDB_env *env;
@@ -70,6 +83,11 @@ int wctx_commit(struct wctx *w);
 int st_get(struct wctx *w, enum db db, const void *k, size_t kn, MDB_val *v);
 void st_put(struct wctx *w, enum db db, const void *k, size_t kn, const void *v, size_t vn);
 void st_del(struct wctx *w, enum db db, const void *k, size_t kn);
+/* st_put for tables whose keys grow with the chain: a key above every key
+ * in the table is appended (MDB_APPEND), which fills leaf pages instead of
+ * splitting them in half. Any other key (an update, or rows of one tx put
+ * out of order) is an ordinary put, so callers need not know which. */
+void st_append(struct wctx *w, enum db db, const void *k, size_t kn, const void *v, size_t vn);
 
 static inline void be64_put(uint8_t *p, uint64_t v)
 {
@@ -94,6 +112,12 @@ static inline void be32_put(uint8_t *p, uint32_t v)
 static inline uint32_t be32_get(const uint8_t *p)
 {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void pos_put(uint8_t p[POS_LEN], uint64_t height, uint32_t index)
+{
+  be64_put(p, height);
+  be32_put(p + 8, index);
 }
 
 #endif

@@ -90,7 +90,7 @@ static int compare_state(struct sp_ledger *l, struct sp_ledger *scratch, uint64_
     wctx_abort(&a);
     return rc;
   }
-  for (int db = DB_FIRST_STATE; db < DB__COUNT && r->ok && rc == SP_LE_OK; db++) {
+  for (int db = DB_FIRST_STATE; db <= DB_LAST_STATE && r->ok && rc == SP_LE_OK; db++) {
     MDB_cursor *ca, *cb;
     if (mdb_cursor_open(a.txn, l->st.dbi[db], &ca)) {
       rc = SP_LE_STORE;

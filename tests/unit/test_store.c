@@ -674,6 +674,37 @@ static void test_tamper_tip_record(void **state)
   fx_free(w.f);
 }
 
+/* A store of an older key layout (no meta "layout", or another number) is
+ * refused when opened, instead of being misread. */
+static void set_layout_9(MDB_val *v, uint8_t *copy, void *arg)
+{
+  (void)arg;
+  assert_int_equal(v->mv_size, 4);
+  copy[3] = 9;
+}
+
+static void test_other_layout_refused(void **state)
+{
+  (void)state;
+  struct world w;
+  tamper_world(&w);
+  tamper(w.f->dir, "meta", "layout", 6, set_layout_9, NULL, NULL);
+  struct sp_ledger *l = NULL;
+  assert_int_equal(sp_ledger_open(&l, w.f->dir, NULL), SP_LE_CORRUPT);
+  assert_null(l);
+  tamper(w.f->dir, "meta", "layout", 6, NULL, NULL, NULL);
+  assert_int_equal(sp_ledger_open(&l, w.f->dir, NULL), SP_LE_CORRUPT);
+  assert_int_equal(sp_ledger_create(w.f->dir, w.f->genesis.data, w.f->genesis.len, NULL),
+                   SP_LE_CORRUPT);
+  /* with the marker back it opens as before */
+  const uint8_t two[4] = {0, 0, 0, 2};
+  MDB_val v = {4, (void *)two};
+  tamper(w.f->dir, "meta", "layout", 6, NULL, NULL, &v);
+  reopen(w.f);
+  expect_verify_ok(w.f->l, 6);
+  fx_free(w.f);
+}
+
 /* ========================================================= 3. hot backup */
 
 static void test_backup(void **state)
@@ -790,7 +821,9 @@ static void test_backup_concurrent(void **state)
 /* ========================================================= 4. map growth */
 
 #define TINY_MAP (256u * 1024u)
-#define GROW_PASSES 750
+/* enough passes that the store outgrows the tiny map several times; the
+ * append-only history packs its pages full, so 750 no longer did */
+#define GROW_PASSES 1000
 #define GROW_CHUNK 250
 
 static int cmp_pk(const void *a, const void *b)
@@ -1244,6 +1277,7 @@ int main(void)
       cmocka_unit_test(test_tamper_account),
       cmocka_unit_test(test_tamper_state_digest),
       cmocka_unit_test(test_tamper_tip_record),
+      cmocka_unit_test(test_other_layout_refused),
       cmocka_unit_test(test_backup),
       cmocka_unit_test(test_backup_concurrent),
       cmocka_unit_test(test_map_growth),
