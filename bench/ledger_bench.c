@@ -632,6 +632,7 @@ static void replay(const struct chain *c, struct config *cf, size_t n_cf, struct
  * check, the rules, the durable commit; the signatures it finds verified).
  * Each signature is verified exactly once and all of it is inside the
  * timed span, from the first preverify to the last commit. */
+#define LOOKAHEAD 2 /* blocks the signature checks may run ahead of apply */
 struct pipe {
   const struct chain *c;
   struct sp_ledger *l;
@@ -648,7 +649,7 @@ static void *pipe_verifier(void *arg)
   const struct chain *c = p->c;
   for (size_t i = c->n_setup; i < c->n_blocks; i++) {
     pthread_mutex_lock(&p->mu);
-    while (i > p->applying + 1) /* one block ahead, no more */
+    while (i > p->applying + LOOKAHEAD)
       pthread_cond_wait(&p->cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
     int rc = sp_ledger_preverify(p->l, c->blocks[i].data, c->blocks[i].len);
