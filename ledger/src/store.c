@@ -224,7 +224,7 @@ static void put_done(struct wctx *w, enum db db, int rc, const void *k, size_t k
 void st_put(struct wctx *w, enum db db, const void *k, size_t kn, const void *v, size_t vn)
 {
   w->writes++;
-  if (w->rc)
+  if (w->rc || w->dry)
     return;
   MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
   put_done(w, db, mdb_put(w->txn, w->s->dbi[db], &key, &val, 0), k, kn, v, vn);
@@ -233,7 +233,7 @@ void st_put(struct wctx *w, enum db db, const void *k, size_t kn, const void *v,
 void st_append(struct wctx *w, enum db db, const void *k, size_t kn, const void *v, size_t vn)
 {
   w->writes++;
-  if (w->rc)
+  if (w->rc || w->dry)
     return;
   MDB_dbi dbi = w->s->dbi[db];
   MDB_val key = {kn, (void *)k}, val = {vn, (void *)v}, last, lv;
@@ -256,7 +256,7 @@ void st_append(struct wctx *w, enum db db, const void *k, size_t kn, const void 
 void st_del(struct wctx *w, enum db db, const void *k, size_t kn)
 {
   w->writes++;
-  if (w->rc)
+  if (w->rc || w->dry)
     return;
   MDB_val key = {kn, (void *)k};
   int rc = mdb_del(w->txn, w->s->dbi[db], &key, NULL);

@@ -66,6 +66,7 @@ struct wctx {
   crypto_generichash_state changes;
   int rc;
   unsigned long writes; /* st_put and st_del calls: did a refused rule write? */
+  bool dry;             /* a check in a read-only txn: writes are counted, not done */
   /* verification only: remember which block last wrote each state key */
   MDB_dbi lastw;
   bool track_lastw;

@@ -1088,7 +1088,12 @@ struct admission {
   uint32_t req_id;
   bool reply;
   struct mp_entry *e;
+  /* the worker's findings */
+  bool committed; /* already in a block */
   bool sig_ok;
+  int state_rc;   /* its check against the tip then (SP_LE_*) ... */
+  uint64_t tip;   /* ... at this height, or a later one */
+  struct sp_refusal why;
   bool done;
   int status;
   struct admission *next_in_order;
@@ -1099,7 +1104,21 @@ static void admit_verify(uv_work_t *w)
   struct admission *ad = w->data;
   /* remembered by the ledger: the proposal check and the apply of the
    * block that carries it will not verify it again */
-  ad->sig_ok = sp_ledger_verify_tx(ad->n->l, &ad->e->tx) == SP_LE_OK;
+  struct sp_tx_location loc;
+  struct sp_ledger *l = ad->n->l;
+  ad->committed = sp_ledger_find_tx(l, ad->e->txid, &loc) == SP_LE_OK;
+  if (ad->committed)
+    return;
+  ad->sig_ok = sp_ledger_verify_tx(l, &ad->e->tx) == SP_LE_OK;
+  /* the state check, in a read-only txn beside the loop: what counts if
+   * the sender has nothing pending when the loop takes the result */
+  if (ad->sig_ok) {
+    struct sp_tip tip;
+    ad->state_rc = sp_ledger_tip(l, &tip);
+    ad->tip = tip.height;
+    if (ad->state_rc == SP_LE_OK)
+      ad->state_rc = sp_ledger_check_tx_verified(l, &ad->e->tx, now_ms(), &ad->why);
+  }
 }
 
 static void admission_done(struct admission *ad)
@@ -1169,6 +1188,11 @@ static void admit_finish(struct admission *ad, int status)
   admission_done(ad);
   if (status != 0 || n->stopping)
     goto drop;
+  if (ad->committed) {
+    if (pi && ad->reply)
+      reply_result_committed(n, pi, ad->req_id, e->txid);
+    goto drop;
+  }
   if (!ad->sig_ok) {
     if (pi && ad->reply)
       reply_result(pi, ad->req_id, e->txid, SP_TXS_REFUSED, SP_R_BAD_SIGNATURE,
@@ -1185,15 +1209,14 @@ static void admit_finish(struct admission *ad, int status)
   }
   /* the state check: against the tip if this is the sender's next
    * transaction, else it must follow the sender's pending ones */
-  struct sp_account_info *acct = malloc(sizeof(*acct));
-  uint64_t ledger_seq = 0, pend_seq;
-  if (acct && sp_ledger_account(n->l, e->tx.signer, acct) == 0)
-    ledger_seq = acct->seq;
-  free(acct);
+  uint64_t pend_seq;
   size_t pending = mp_sender(&n->mp, e->tx.signer, &pend_seq);
   struct sp_refusal why = {0};
   int rc;
-  if (pending == 0) {
+  if (pending == 0 && ad->tip == tip_height(n)) {
+    rc = ad->state_rc; /* no block since the worker's check began */
+    why = ad->why;
+  } else if (pending == 0) {
     rc = sp_ledger_check_tx_verified(n->l, &e->tx, now_ms(), &why);
   } else if (e->tx.seq == pend_seq + 1) {
     rc = 0; /* checked against the state when a proposer takes it */
@@ -1203,7 +1226,6 @@ static void admit_finish(struct admission *ad, int status)
     snprintf(why.msg, sizeof(why.msg), "sequence number %llu, expected %llu",
              (unsigned long long)e->tx.seq, (unsigned long long)(pend_seq + 1));
   }
-  (void)ledger_seq;
   if (rc == SP_LE_REFUSED) {
     if (pi && ad->reply)
       reply_result(pi, ad->req_id, e->txid, SP_TXS_REFUSED, (uint32_t)why.reason, why.msg);
@@ -1244,12 +1266,6 @@ static void on_submit(struct node *n, struct peer_info *pi, const struct sp_msg 
   bool reply = sp_peer_role(pi->p) == SP_ROLE_WALLET;
   uint8_t txid[SP_HASH_LEN];
   sp_tx_id(tx, n->chain_id, txid);
-  struct sp_tx_location loc;
-  if (sp_ledger_find_tx(n->l, txid, &loc) == 0) {
-    if (reply)
-      reply_result_committed(n, pi, m->req_id, txid);
-    return;
-  }
   struct admission *ad = calloc(1, sizeof(*ad));
   struct mp_entry *e = calloc(1, sizeof(*e));
   uint8_t *raw = malloc(tx->raw_len);
