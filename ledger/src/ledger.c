@@ -125,8 +125,29 @@ static int load_genesis(struct sp_ledger *l, const uint8_t *p, size_t n)
   return SP_LE_OK;
 }
 
+void staged_drop(struct sp_ledger *l)
+{
+  if (l->staged_on) {
+    wctx_abort(&l->staged);
+    l->staged_on = false;
+  }
+}
+
+/* Keep w (a block's complete write txn, all but the commit certificate)
+ * open for sp_ledger_apply of the same block. */
+static void stage(struct sp_ledger *l, struct wctx *w, uint64_t height,
+                  const uint8_t hash[SP_HASH_LEN])
+{
+  staged_drop(l);
+  l->staged = *w;
+  l->staged_on = true;
+  l->staged_height = height;
+  memcpy(l->staged_hash, hash, SP_HASH_LEN);
+}
+
 static int grow_map(struct sp_ledger *l)
 {
+  staged_drop(l); /* it holds the resize lock shared */
   return store_grow(&l->st);
 }
 
@@ -221,6 +242,7 @@ void sp_ledger_close(struct sp_ledger *l)
 {
   if (l == NULL)
     return;
+  staged_drop(l);
   pool_destroy(l->pool);
   sigcache_destroy(l->sigs);
   store_close(&l->st);
@@ -501,6 +523,21 @@ static void put_cert(struct wctx *w, const struct sp_cert *c)
   sp_buf_free(&b);
 }
 
+/* The block's own records: its bytes, hash index, the certificate it
+ * carries for its parent, and the new tip. */
+static void put_block(struct wctx *w, uint64_t height, const uint8_t *raw, size_t n,
+                      const uint8_t hash[SP_HASH_LEN], const struct sp_cert *last_commit,
+                      const struct sp_tip *next)
+{
+  uint8_t k[8];
+  be64_put(k, height);
+  st_put(w, DB_BLOCKS, k, 8, raw, n);
+  st_put(w, DB_HASHES, hash, SP_HASH_LEN, k, 8);
+  if (last_commit)
+    put_cert(w, last_commit);
+  tip_write(w, next);
+}
+
 /* Apply every tx of b to w; on a refusal, why says which and why. */
 static int apply_txs(struct wctx *w, struct sp_ledger *l, const struct sp_block *b,
                      uint8_t (*txids)[SP_HASH_LEN], struct sp_refusal *why)
@@ -556,15 +593,10 @@ static int apply_once(struct sp_ledger *l, const struct sp_block *b, const uint8
     rc = block_refuse(why, b->header.height, SP_R_BLOCK_STATE_DIGEST, "state digest differs from the result of applying it");
     goto abort;
   }
-  uint8_t k[8];
-  be64_put(k, b->header.height);
-  st_put(&w, DB_BLOCKS, k, 8, raw, n);
-  st_put(&w, DB_HASHES, hash, SP_HASH_LEN, k, 8);
-  if (b->has_last_commit)
-    put_cert(&w, &b->last_commit);
+  put_block(&w, b->header.height, raw, n, hash, b->has_last_commit ? &b->last_commit : NULL,
+            &next);
   if (commit)
     put_cert(&w, commit);
-  tip_write(&w, &next);
   /* the rules ran while the pool checked signatures: nothing is written
    * before every one of them holds */
   long bad = sigjob_wait(j);
@@ -574,6 +606,10 @@ static int apply_once(struct sp_ledger *l, const struct sp_block *b, const uint8
   }
   if (dry_run) {
     rc = w.rc;
+    if (rc == SP_LE_OK) {
+      stage(l, &w, b->header.height, hash);
+      return rc;
+    }
     goto abort;
   }
   return wctx_commit(&w);
@@ -614,6 +650,24 @@ static int apply_or_check(struct sp_ledger *l, const uint8_t *raw, size_t n,
       rc = sp_ledger_put_cert(l, commit, why); /* a certificate we may lack */
     goto out;
   }
+  if (!dry_run && l->staged_on && l->staged_height == b.header.height &&
+      memcmp(l->staged_hash, hash, SP_HASH_LEN) == 0) {
+    /* checked (or built) on this very tip, every write done: what is left
+     * is its own certificate and the commit */
+    if (commit && (rc = check_commit(l, commit, b.header.height, hash, why))) {
+      staged_drop(l);
+      goto out;
+    }
+    if (commit)
+      put_cert(&l->staged, commit);
+    l->staged_on = false;
+    rc = wctx_commit(&l->staged);
+    if (rc != MDB_MAP_FULL)
+      goto out;
+    if ((rc = grow_map(l))) /* and do it all again below */
+      goto out;
+  }
+  staged_drop(l);
   if (b.n_txs && (txids = malloc((size_t)b.n_txs * SP_HASH_LEN)) == NULL) {
     rc = SP_LE_NOMEM;
     goto out;
@@ -661,6 +715,7 @@ int sp_ledger_put_cert(struct sp_ledger *l, const struct sp_cert *c, struct sp_r
 {
   if (why)
     memset(why, 0, sizeof(*why));
+  staged_drop(l);
   struct wctx w;
   int rc = wctx_begin(&w, &l->st, false);
   if (rc)
@@ -837,7 +892,8 @@ static void check_window(struct sp_ledger *l, struct proposal_state *ps,
 
 static int propose_once(struct sp_ledger *l, struct proposal_state *ps,
                         const struct sp_tx *cands, size_t n, const struct sp_tip *tip,
-                        bool careful, bool *accepted, struct sp_refusal *refusals)
+                        bool careful, struct wctx *keep, bool *accepted,
+                        struct sp_refusal *refusals)
 {
   struct sp_header *h = &ps->blk.header;
   struct wctx w;
@@ -890,8 +946,12 @@ static int propose_once(struct sp_ledger *l, struct proposal_state *ps,
   h->tx_count = ps->blk.n_txs;
   sp_merkle_root(h->tx_root, (const uint8_t(*)[SP_HASH_LEN])ps->leaves, ps->blk.n_txs);
   rc = w.rc;
+  if (rc == SP_LE_OK) {
+    *keep = w; /* the caller stages it, or aborts it */
+    return rc;
+  }
 out:
-  wctx_abort(&w); /* proposing never writes */
+  wctx_abort(&w);
   return rc;
 }
 
@@ -900,6 +960,7 @@ int sp_ledger_propose(struct sp_ledger *l, const struct sp_tx *cands, size_t n,
                       const struct sp_cert *last_commit, struct sp_buf *block_out,
                       bool *accepted, struct sp_refusal *refusals)
 {
+  staged_drop(l);
   struct sp_tip tip;
   int rc = sp_ledger_tip(l, &tip);
   if (rc)
@@ -935,8 +996,9 @@ int sp_ledger_propose(struct sp_ledger *l, const struct sp_tx *cands, size_t n,
       goto out;
   }
   bool careful = false;
+  struct wctx w;
   for (int attempt = 0;; attempt++) {
-    rc = propose_once(l, &ps, cands, n, &tip, careful, accepted, refusals);
+    rc = propose_once(l, &ps, cands, n, &tip, careful, &w, accepted, refusals);
     if (rc == DIRTY_REFUSAL && !careful) {
       careful = true; /* a rule refused after writing: undo per candidate */
       continue;
@@ -948,8 +1010,25 @@ int sp_ledger_propose(struct sp_ledger *l, const struct sp_tx *cands, size_t n,
   }
   if (rc == MDB_MAP_FULL)
     rc = SP_LE_STORE;
-  if (rc == SP_LE_OK)
+  if (rc == SP_LE_OK) {
+    /* the block, written in the txn that ran its rules, is staged: if it
+     * is decided, sp_ledger_apply just adds the certificate and commits */
+    size_t at = block_out->len;
     rc = sp_block_encode(&ps.blk, block_out) ? SP_LE_INVAL : SP_LE_OK;
+    uint8_t hash[SP_HASH_LEN];
+    if (rc == SP_LE_OK && sp_header_hash(h, hash) == SP_OK) {
+      struct sp_tip next = {.height = h->height, .time_ms = h->time_ms};
+      memcpy(next.hash, hash, SP_HASH_LEN);
+      memcpy(next.state_digest, h->state_digest, SP_HASH_LEN);
+      put_block(&w, h->height, block_out->data + at, block_out->len - at, hash,
+                last_commit, &next);
+      if (w.rc == SP_LE_OK) {
+        stage(l, &w, h->height, hash);
+        goto out;
+      }
+    }
+    wctx_abort(&w);
+  }
 out:
   ps.blk.n_txs = 0; /* the txs are the caller's; only the array is ours */
   proposal_free(&ps);

@@ -16,7 +16,17 @@ struct sp_ledger {
   struct pool *pool;
   struct sigcache *sigs; /* NULL: no cache */
   bool track_lastw; /* verification scratch stores only */
+  /* The write transaction of the last block checked or proposed, kept
+   * open until that block is applied (its rules then need not run twice)
+   * or any other write comes first (it is dropped). */
+  struct wctx staged;
+  bool staged_on;
+  uint64_t staged_height;
+  uint8_t staged_hash[SP_HASH_LEN];
 };
+
+/* Abort the staged write transaction, if any: before any other write. */
+void staged_drop(struct sp_ledger *l);
 
 /* Stored tip record. */
 int tip_read(struct wctx *w, struct sp_tip *tip);

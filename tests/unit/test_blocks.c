@@ -914,6 +914,80 @@ static void test_sig_cache(void **state)
   fx_free(w.f);
 }
 
+/* A checked or proposed block keeps its write transaction open until it is
+ * applied; whatever comes first instead must drop it and see the ledger
+ * exactly as committed: another block at the same height, a certificate,
+ * a new proposal, queries meanwhile, closing without applying. */
+static void test_staged(void **state)
+{
+  (void)state;
+  struct world w;
+  world_setup(&w);
+  struct sp_tx d[3];
+  three_pays(&w, d);
+  struct snap before;
+  take_snap(&w, &before);
+  struct sp_buf a, b;
+  propose_all(w.f, d, 1, &a); /* pass1 pays 1.00: staged */
+  w.f->now += 1;
+  propose_all(w.f, d, 1, &b); /* the same a moment later: staged instead */
+  w.f->now -= 1;
+  assert_snap_same(&w, &before);  /* reads see the committed ledger only */
+  struct sp_refusal why;
+  int rc = fx_apply(w.f, &a, &why); /* not the staged one */
+  if (rc)
+    fail_msg("block a refused: %s", why.msg);
+  assert_int_equal(fx_balance(w.f, w.pass1.pk, "sport-2027"), before.pass1 - 100);
+  uint8_t ha[HL], hb[HL];
+  hash_of(&a, ha);
+  hash_of(&b, hb);
+  assert_memory_not_equal(ha, hb, HL);
+  struct sp_tip tip;
+  assert_int_equal(sp_ledger_tip(w.f->l, &tip), 0);
+  assert_memory_equal(tip.hash, ha, HL);
+  /* b is for a height that is taken now */
+  assert_int_equal(sp_ledger_apply(w.f->l, b.data, b.len, NULL, &why), SP_LE_REFUSED);
+  assert_int_equal(why.reason, SP_R_BLOCK_CONFLICT);
+  sp_buf_free(&a);
+  sp_buf_free(&b);
+
+  /* checked (staged), then the tip's certificate is stored (drops it),
+   * then applied the long way */
+  struct sp_buf c;
+  propose_all(w.f, d + 1, 1, &c);
+  assert_int_equal(sp_ledger_check_block(w.f->l, c.data, c.len, &why), 0);
+  assert_int_equal(sp_ledger_put_cert(w.f->l, &w.f->tip_cert, &why), 0);
+  rc = fx_apply(w.f, &c, &why);
+  if (rc)
+    fail_msg("block c refused: %s", why.msg);
+  assert_int_equal(fx_balance(w.f, w.pass1.pk, "sport-2027"), before.pass1 - 300);
+  sp_buf_free(&c);
+
+  /* checked and never applied: closing leaves the ledger as committed */
+  struct sp_tx e[1];
+  struct sp_tx t = fx_pay(w.club.pk, "sport-2027", 5);
+  fx_sign_as(w.f, &w.pass1, &t, &e[0]);
+  struct sp_buf x;
+  propose_all(w.f, e, 1, &x);
+  assert_int_equal(sp_ledger_check_block(w.f->l, x.data, x.len, &why), 0);
+  struct sp_tip t1, t2;
+  assert_int_equal(sp_ledger_tip(w.f->l, &t1), 0);
+  sp_ledger_close(w.f->l);
+  fx_open(w.f);
+  assert_int_equal(sp_ledger_tip(w.f->l, &t2), 0);
+  assert_memory_equal(&t1, &t2, sizeof(t1));
+  assert_int_equal(fx_balance(w.f, w.pass1.pk, "sport-2027"), before.pass1 - 300);
+  apply_ok(&w, &x); /* and it still applies after the reopen */
+  assert_int_equal(fx_balance(w.f, w.pass1.pk, "sport-2027"), before.pass1 - 305);
+  struct sp_verify_report rep;
+  assert_int_equal(sp_ledger_verify(w.f->l, "/tmp", &rep), 0);
+  assert_true(rep.ok);
+  sp_buf_free(&x);
+  sp_tx_clear(&e[0]);
+  clear_txs(d, 3);
+  fx_free(w.f);
+}
+
 static void test_block_tx_rules(void **state)
 {
   (void)state;
@@ -2026,6 +2100,7 @@ int main(void)
       cmocka_unit_test(test_block_cert),
       cmocka_unit_test(test_block_tx_bad_signature),
       cmocka_unit_test(test_sig_cache),
+      cmocka_unit_test(test_staged),
       cmocka_unit_test(test_block_tx_rules),
       cmocka_unit_test(test_conflict_and_noop),
       cmocka_unit_test(test_property),
