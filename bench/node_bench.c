@@ -605,7 +605,7 @@ static void *worker_run(void *arg)
     if (sent < w->n && sent - done < WINDOW && (w->rate == 0 || t >= t0 + (double)sent / w->rate)) {
       struct stx *s = &w->txs[w->idx[sent]];
       s->t_send = now();
-      if (sp_client_send_raw(c, s->msg, s->len) != 0) {
+      if (sp_client_queue_raw(c, s->msg, s->len) != 0) {
         w->failed = 1;
         snprintf(w->err, sizeof(w->err), "send failed");
         break;

@@ -27,7 +27,10 @@ struct sp_client {
   unsigned next_kept;
   uint8_t inbuf[65536];
   size_t in_off, in_len; /* unconsumed received bytes */
+  struct sp_buf outq;    /* sealed records queued by sp_client_queue_raw */
 };
+
+#define OUTQ_FLUSH 65536 /* queued bytes that make sp_client_queue_raw send */
 
 /* Keep a copy of an answer's bytes, dropping the oldest kept one. */
 static uint8_t *keep(struct sp_client *c, const uint8_t *m, size_t n)
@@ -112,6 +115,10 @@ static int tcp_connect(const char *host, int port, int timeout_ms, char *err, si
 static int next_message(struct sp_client *c, int64_t deadline, const uint8_t **msg,
                         size_t *len, char *err, size_t cap)
 {
+  if (sp_client_flush(c)) {
+    snprintf(err, cap, "connection lost while sending");
+    return -1;
+  }
   struct sp_buf out;
   sp_buf_init(&out, 4096);
   int result = 0;
@@ -170,6 +177,8 @@ int sp_client_connect(struct sp_client **out, const char *host, int port,
                       const uint8_t sk[SP_SK_LEN], int timeout_ms, char *err, size_t errcap)
 {
   struct sp_client *c = calloc(1, sizeof(*c));
+  if (c)
+    sp_buf_init(&c->outq, OUTQ_FLUSH + SP_FRAME_HEADER + SP_MAX_FRAME + SP_SECURE_ABYTES);
   if (c == NULL) {
     snprintf(err, errcap, "out of memory");
     return -1;
@@ -217,7 +226,24 @@ void sp_client_close(struct sp_client *c)
   sp_secure_free(c->s);
   for (unsigned i = 0; i < SP_CLIENT_KEPT; i++)
     free(c->kept[i]);
+  sp_buf_free(&c->outq);
   free(c);
+}
+
+int sp_client_flush(struct sp_client *c)
+{
+  if (c->outq.len == 0)
+    return 0;
+  int rc = send_all(c->fd, c->outq.data, c->outq.len);
+  sp_buf_reset(&c->outq);
+  return rc;
+}
+
+int sp_client_queue_raw(struct sp_client *c, const uint8_t *p, size_t n)
+{
+  if (sp_secure_seal(c->s, p, n, &c->outq) != 0)
+    return -1;
+  return c->outq.len >= OUTQ_FLUSH ? sp_client_flush(c) : 0;
 }
 
 int sp_client_send_raw(struct sp_client *c, const uint8_t *p, size_t n)

@@ -77,6 +77,14 @@ struct sp_net {
   size_t pending; /* handles not yet closed + lookups not yet answered */
   int closing;
   uv_timer_t closer; /* closed by sp_net_close, so done always runs later */
+  /* Records sent in one loop iteration leave together: one uv_write (one
+   * system call) per connection and iteration, not one per message. The
+   * check handle flushes after each poll; the idle handle, active while
+   * something waits, keeps the poll from blocking before that (records
+   * sent from timers). */
+  uv_check_t flush_check;
+  uv_idle_t flush_idle;
+  struct sp_peer *dirty; /* connections with records waiting in out */
   void (*done)(void *arg);
   void *done_arg;
 
@@ -95,7 +103,10 @@ struct sp_peer {
 
   struct sp_secure *sec;
   struct sp_buf hs_out; /* what a feed asks us to send (handshake only) */
-  size_t queued;        /* bytes handed to uv_write, not yet confirmed */
+  struct sp_buf out;    /* sealed records waiting for the flush */
+  int is_dirty;         /* on net.dirty */
+  struct sp_peer *dirty_next;
+  size_t queued;        /* bytes in out or handed to uv_write, not yet confirmed */
 
   uint8_t *pend; /* unprocessed input kept while paused */
   size_t pend_off, pend_len;
@@ -134,6 +145,7 @@ struct wreq {
 };
 
 static void conn_close(struct sp_peer *p, const char *reason);
+static void on_flush_check(uv_check_t *h);
 static void dial_start(struct dial *d);
 static void on_dial_timer(uv_timer_t *t);
 
@@ -224,6 +236,11 @@ int sp_net_new(struct sp_net **out, const struct sp_net_config *cfg)
   n->handshake_timeout_ms =
       cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : NET_HANDSHAKE_TIMEOUT_MS;
   n->cb = cfg->cb;
+  uv_check_init(n->loop, &n->flush_check);
+  uv_idle_init(n->loop, &n->flush_idle);
+  n->flush_check.data = n->flush_idle.data = n;
+  uv_check_start(&n->flush_check, on_flush_check);
+  uv_unref((uv_handle_t *)&n->flush_check); /* it alone keeps no loop alive */
   *out = n;
   return SP_OK;
 }
@@ -246,6 +263,14 @@ void sp_net_close(struct sp_net *n, void (*done)(void *arg), void *arg)
     if (d->resolving)
       uv_cancel((uv_req_t *)&d->gai); /* its callback still runs, and releases */
   }
+  while (n->dirty) { /* the closing connections drop what they had */
+    struct sp_peer *p = n->dirty;
+    n->dirty = p->dirty_next;
+    p->is_dirty = 0;
+  }
+  n->pending += 2;
+  uv_close((uv_handle_t *)&n->flush_check, on_net_handle_closed);
+  uv_close((uv_handle_t *)&n->flush_idle, on_net_handle_closed);
   uv_timer_init(n->loop, &n->closer);
   n->closer.data = n;
   n->pending++;
@@ -324,6 +349,7 @@ static struct sp_peer *conn_new(struct sp_net *n, struct dial *d)
   p->dial = d;
   p->outbound = d != NULL;
   sp_buf_init(&p->hs_out, SP_SECURE_HANDSHAKE_OUT);
+  sp_buf_init(&p->out, n->max_out_queue);
   snprintf(p->addr, sizeof(p->addr), "?");
   p->next = n->peers;
   if (n->peers)
@@ -366,8 +392,15 @@ static void conn_free(struct sp_peer *p)
       d->backoff_ms = NET_BACKOFF_MIN_MS;
     dial_retry(d);
   }
+  if (p->is_dirty) {
+    struct sp_peer **pp = &n->dirty;
+    while (*pp != p)
+      pp = &(*pp)->dirty_next;
+    *pp = p->dirty_next;
+  }
   sp_secure_free(p->sec);
   sp_buf_free(&p->hs_out);
+  sp_buf_free(&p->out);
   free(p->pend);
   free(p->held);
   free(p);
@@ -412,8 +445,9 @@ static void on_written(uv_write_t *req, int status)
     conn_close(p, uv_strerror(status));
 }
 
-/* Queue data[0..len) (malloc'd, ownership passes here) on p's stream. */
-static int conn_write(struct sp_peer *p, uint8_t *data, size_t len)
+/* Queue data[0..len) (malloc'd, ownership passes here) on p's stream;
+ * counted already in p->queued if `counted`. */
+static int conn_write_counted(struct sp_peer *p, uint8_t *data, size_t len, bool counted)
 {
   struct wreq *w = malloc(sizeof(*w));
   if (w == NULL) {
@@ -428,13 +462,51 @@ static int conn_write(struct sp_peer *p, uint8_t *data, size_t len)
   uv_buf_t b = uv_buf_init((char *)data, (unsigned int)len);
   int rc = uv_write(&w->req, (uv_stream_t *)&p->tcp, &b, 1, on_written);
   if (rc < 0) {
+    if (counted)
+      p->queued -= len;
     free(data);
     free(w);
     conn_close(p, uv_strerror(rc));
     return SP_E_STATE;
   }
-  p->queued += len;
+  if (!counted)
+    p->queued += len;
   return SP_OK;
+}
+
+static int conn_write(struct sp_peer *p, uint8_t *data, size_t len)
+{
+  return conn_write_counted(p, data, len, false);
+}
+
+/* Hand every connection's waiting records to libuv. */
+static void flush_all(struct sp_net *n)
+{
+  while (n->dirty) {
+    struct sp_peer *p = n->dirty;
+    n->dirty = p->dirty_next;
+    p->is_dirty = 0;
+    if (p->closing || p->out.len == 0) {
+      p->queued -= p->out.len;
+      sp_buf_reset(&p->out);
+      continue;
+    }
+    uint8_t *data = p->out.data;
+    size_t len = p->out.len;
+    sp_buf_init(&p->out, n->max_out_queue);
+    conn_write_counted(p, data, len, true);
+  }
+  uv_idle_stop(&n->flush_idle);
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+  flush_all(h->data);
+}
+
+static void on_flush_idle(uv_idle_t *h)
+{
+  flush_all(h->data);
 }
 
 /* Send what the secure channel appended to hs_out. */
@@ -459,19 +531,19 @@ int sp_peer_send(struct sp_peer *p, const uint8_t *msg, size_t n)
   size_t rec = SP_FRAME_HEADER + n + SP_SECURE_ABYTES;
   if (rec > p->net->max_out_queue || p->queued > p->net->max_out_queue - rec)
     return SP_E_BUFFER;
-  /* Exactly the record's size up front: no reallocation while sealing. */
-  struct sp_buf b;
-  sp_buf_init(&b, rec);
-  b.data = malloc(rec);
-  if (b.data == NULL)
-    return SP_E_NOMEM;
-  b.cap = rec;
-  int rc = sp_secure_seal(p->sec, msg, n, &b);
-  if (rc) {
-    free(b.data);
+  size_t before = p->out.len;
+  int rc = sp_secure_seal(p->sec, msg, n, &p->out);
+  if (rc)
     return rc;
+  p->queued += p->out.len - before;
+  if (!p->is_dirty) {
+    struct sp_net *net = p->net;
+    p->is_dirty = 1;
+    p->dirty_next = net->dirty;
+    net->dirty = p;
+    uv_idle_start(&net->flush_idle, on_flush_idle);
   }
-  return conn_write(p, b.data, b.len);
+  return SP_OK;
 }
 
 /* --------------------------------------------------------------- reading */
