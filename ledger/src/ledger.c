@@ -759,6 +759,8 @@ static int check_tx(struct sp_ledger *l, const struct sp_tx *tx, uint64_t time_m
   if ((rc = tip_read(&w, &tip)) == SP_LE_OK) {
     struct tx_ctx c = {&l->g, time_ms, tip.height + 1, 0, txid};
     rc = rules_apply(&w, &c, tx, why);
+    if (why)
+      why->height = tip.height + 1; /* what it was checked for */
   }
   wctx_abort(&w);
   return rc;

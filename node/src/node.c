@@ -1088,11 +1088,13 @@ struct admission {
   uint32_t req_id;
   bool reply;
   struct mp_entry *e;
+  bool need_state; /* the sender had nothing pending: check it against the tip */
   /* the worker's findings */
-  bool committed; /* already in a block */
+  bool committed; /* already in a block (looked up only after a refusal) */
   bool sig_ok;
-  int state_rc;   /* its check against the tip then (SP_LE_*) ... */
-  uint64_t tip;   /* ... at this height, or a later one */
+  bool state_done; /* state_rc holds ... */
+  int state_rc;    /* ... its check against the tip (SP_LE_*) ... */
+  uint64_t tip;    /* ... at this height */
   struct sp_refusal why;
   bool done;
   int status;
@@ -1106,18 +1108,18 @@ static void admit_verify(uv_work_t *w)
    * block that carries it will not verify it again */
   struct sp_tx_location loc;
   struct sp_ledger *l = ad->n->l;
-  ad->committed = sp_ledger_find_tx(l, ad->e->txid, &loc) == SP_LE_OK;
-  if (ad->committed)
-    return;
   ad->sig_ok = sp_ledger_verify_tx(l, &ad->e->tx) == SP_LE_OK;
-  /* the state check, in a read-only txn beside the loop: what counts if
-   * the sender has nothing pending when the loop takes the result */
-  if (ad->sig_ok) {
-    struct sp_tip tip;
-    ad->state_rc = sp_ledger_tip(l, &tip);
-    ad->tip = tip.height;
-    if (ad->state_rc == SP_LE_OK)
-      ad->state_rc = sp_ledger_check_tx_verified(l, &ad->e->tx, now_ms(), &ad->why);
+  /* The state check, in a read-only txn beside the loop: it counts if the
+   * sender still has nothing pending when the loop takes the result (a
+   * sender's later ones follow its pending ones instead). A transaction
+   * already in a block is refused on its sequence number: only then is it
+   * worth looking up, to answer "committed" to a resubmission. */
+  if (ad->sig_ok && ad->need_state) {
+    ad->state_rc = sp_ledger_check_tx_verified(l, &ad->e->tx, now_ms(), &ad->why);
+    ad->state_done = true;
+    ad->tip = ad->why.height - 1;
+    if (ad->state_rc == SP_LE_REFUSED)
+      ad->committed = sp_ledger_find_tx(l, ad->e->txid, &loc) == SP_LE_OK;
   }
 }
 
@@ -1213,8 +1215,8 @@ static void admit_finish(struct admission *ad, int status)
   size_t pending = mp_sender(&n->mp, e->tx.signer, &pend_seq);
   struct sp_refusal why = {0};
   int rc;
-  if (pending == 0 && ad->tip == tip_height(n)) {
-    rc = ad->state_rc; /* no block since the worker's check began */
+  if (pending == 0 && ad->state_done && ad->tip == tip_height(n)) {
+    rc = ad->state_rc; /* no block since the worker's check */
     why = ad->why;
   } else if (pending == 0) {
     rc = sp_ledger_check_tx_verified(n->l, &e->tx, now_ms(), &why);
@@ -1227,8 +1229,13 @@ static void admit_finish(struct admission *ad, int status)
              (unsigned long long)e->tx.seq, (unsigned long long)(pend_seq + 1));
   }
   if (rc == SP_LE_REFUSED) {
-    if (pi && ad->reply)
-      reply_result(pi, ad->req_id, e->txid, SP_TXS_REFUSED, (uint32_t)why.reason, why.msg);
+    struct sp_tx_location loc;
+    if (pi && ad->reply) {
+      if (sp_ledger_find_tx(n->l, e->txid, &loc) == SP_LE_OK) /* a resubmission */
+        reply_result_committed(n, pi, ad->req_id, e->txid);
+      else
+        reply_result(pi, ad->req_id, e->txid, SP_TXS_REFUSED, (uint32_t)why.reason, why.msg);
+    }
     goto drop;
   }
   if (rc) {
@@ -1288,6 +1295,8 @@ static void on_submit(struct node *n, struct peer_info *pi, const struct sp_msg 
   ad->req_id = m->req_id;
   ad->reply = reply;
   ad->e = e;
+  uint64_t pend_seq;
+  ad->need_state = mp_sender(&n->mp, tx->signer, &pend_seq) == 0;
   ad->work.data = ad;
   /* backpressure: a peer with too much in flight is not read from */
   if (++pi->pending >= MAX_PENDING_PER_PEER && !pi->paused) {

@@ -158,7 +158,8 @@ int sp_ledger_tip(struct sp_ledger *l, struct sp_tip *tip);
 /* Check one signed transaction against the tip state (signature, sequence,
  * every rule) without changing anything: mempool admission. Runs in a
  * read-only LMDB transaction, so any thread may call it, also while
- * another applies a block (it then sees the tip before or after). */
+ * another applies a block (it then sees the tip before or after: why->height
+ * says which, as the height the transaction was checked for, tip + 1). */
 int sp_ledger_check_tx(struct sp_ledger *l, const struct sp_tx *tx, uint64_t time_ms,
                        struct sp_refusal *why);
 /* The same for a transaction whose signature the caller has already
