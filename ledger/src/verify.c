@@ -218,6 +218,7 @@ int sp_ledger_verify(struct sp_ledger *l, const char *scratch_dir,
     goto out;
   struct sp_buf blk;
   sp_buf_init(&blk, SP_MAX_BLOCK_BYTES);
+  bool tip_certified = false;
   for (uint64_t h = 1; h <= tip.height; h++) {
     struct sp_cert cert;
     bool has_cert = false;
@@ -252,10 +253,19 @@ int sp_ledger_verify(struct sp_ledger *l, const char *scratch_dir,
       sp_block_clear(&decoded);
     }
     r->blocks = h;
+    tip_certified = has_cert; /* verified by the apply above */
   }
   sp_buf_free(&blk);
   if (rc || !r->ok)
     goto out;
+  /* Each block below the tip is proven final by the next one's last
+   * commit; the tip only by its own stored certificate. Without it anyone
+   * who can write the store could append a block no validator signed. */
+  if (tip.height > 0 && !tip_certified) {
+    bad(r, tip.height, SP_R_BLOCK_CERT,
+        "the tip has no commit certificate: nothing proves it was decided");
+    goto out;
+  }
 
   struct sp_tip replayed;
   if ((rc = sp_ledger_tip(s, &replayed)))

@@ -655,6 +655,29 @@ static void test_tamper_state_digest(void **state)
   fx_free(w.f);
 }
 
+/* The tip is proven final only by its own stored certificate: without it
+ * verification names the tip (a block appended by someone who can write
+ * the store, but not sign as the validators, looks just like this). */
+static void test_tip_without_certificate(void **state)
+{
+  (void)state;
+  struct world w;
+  tamper_world(&w);
+  uint8_t k[8];
+  be64(k, 6);
+  tamper(w.f->dir, "certs", k, 8, NULL, NULL, NULL);
+  reopen(w.f);
+  struct sp_verify_report rep = verify_of(w.f->l);
+  assert_false(rep.ok);
+  assert_int_equal(rep.first_bad.height, 6);
+  assert_int_equal(rep.first_bad.reason, SP_R_BLOCK_CERT);
+  assert_int_equal(rep.blocks, 6); /* every block replayed; the tip is unproven */
+  struct sp_refusal why;
+  assert_int_equal(sp_ledger_put_cert(w.f->l, &w.f->tip_cert, &why), 0);
+  expect_verify_ok(w.f->l, 6);
+  fx_free(w.f);
+}
+
 static void flip_tip_digest(MDB_val *v, uint8_t *copy, void *arg)
 {
   (void)arg;
@@ -1277,6 +1300,7 @@ int main(void)
       cmocka_unit_test(test_tamper_account),
       cmocka_unit_test(test_tamper_state_digest),
       cmocka_unit_test(test_tamper_tip_record),
+      cmocka_unit_test(test_tip_without_certificate),
       cmocka_unit_test(test_other_layout_refused),
       cmocka_unit_test(test_backup),
       cmocka_unit_test(test_backup_concurrent),
