@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -891,7 +892,10 @@ static struct result run_payments(struct net *nt, struct key *passes, uint64_t *
     nodes[i] = i;
   struct result r;
   memset(&r, 0, sizeof(r));
+  struct rusage ru0, ru1;
+  getrusage(RUSAGE_SELF, &ru0);
   r.el = submit_all(nt, t, n, n_pass, N_CONN, nodes, nt->n_val, rate, what);
+  getrusage(RUSAGE_SELF, &ru1);
   r.L = latencies(t, n);
   r.tps = (double)r.L.committed / r.el;
   if (r.L.committed != n)
@@ -899,6 +903,13 @@ static struct result run_payments(struct net *nt, struct key *passes, uint64_t *
   printf("# %s: %zu committed in %.2f s over %zu blocks (%.0f tx/block), max latency %.0f ms\n",
          what, r.L.committed, r.el, r.L.blocks,
          r.L.blocks ? (double)r.L.committed / (double)r.L.blocks : 0.0, r.L.max);
+  /* the load generator shares the machine's cores with the nodes */
+  double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
+               (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
+               (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+               (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
+  printf("# %s: the load generator used %.2f cpu s (%.0f us per tx)\n", what, cpu,
+         cpu * 1e6 / (double)n);
   free_stx(t, n);
   return r;
 }
