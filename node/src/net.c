@@ -40,7 +40,7 @@
 
 #define NET_READ_BUF (64u * 1024u)
 #define NET_BACKOFF_MIN_MS 100u
-#define NET_BACKOFF_MAX_MS 10000u
+#define NET_BACKOFF_MAX_MS 2000u /* a restarted peer waits at most this for our redial */
 /* A dialled connection must stay open this long before the backoff starts
  * again from NET_BACKOFF_MIN_MS: a peer that completes the handshake and
  * then refuses us at once would otherwise be redialled ten times a second. */

@@ -54,7 +54,7 @@ int sp_net_new(struct sp_net **out, const struct sp_net_config *cfg);
 int sp_net_listen(struct sp_net *n, const char *host, int port, int *bound);
 
 /* Keep a connection to host:port: connect now, and again after every close
- * or failure with exponential backoff (100 ms doubling to 10 s, with
+ * or failure with exponential backoff (100 ms doubling to 2 s, with
  * jitter). expect_pk (optional) is the only key accepted on it. */
 int sp_net_dial(struct sp_net *n, const char *host, int port, const uint8_t *expect_pk);
 
