@@ -324,9 +324,12 @@ static int app_propose(void *ctx, uint64_t height, uint32_t round, struct sp_buf
     if (rc || !has_cert)
       return -1;
   }
-  /* the oldest pending transactions, a few blocks' worth: the ledger takes
-   * what fits and is valid, and tells which it refused */
-  size_t max = (size_t)n->g->params.max_block_txs * 4, cnt = 0;
+  /* the oldest pending transactions, a block's worth and an eighth more
+   * for the ones the rules may refuse: the ledger takes what fits and is
+   * valid, and tells which it refused (each candidate is copied, so a
+   * generous margin costs megabytes per proposal) */
+  size_t max = (size_t)n->g->params.max_block_txs, cnt = 0;
+  max += max / 8 + 16;
   size_t take = n->mp.n < max ? n->mp.n : max;
   uint64_t t0 = 0;
   struct sp_tx *cands = calloc(take ? take : 1, sizeof(*cands));
