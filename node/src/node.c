@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,6 @@
 #include "consensus.h"
 #include "log.h"
 #include "mempool.h"
-#include "sp/merkle.h"
 #include "net.h"
 #include "sp/ledger.h"
 #include "sp/merkle.h"
@@ -648,28 +648,56 @@ static void request_blocks(struct node *n, struct peer_info *pi, uint64_t from)
   send_msg(pi, &m);
 }
 
+/* Block sync checks the signatures of block i + 1 on another thread while
+ * block i is applied (the ledger remembers them; its apply still checks
+ * everything else, and any signature it has not seen verify). */
+struct ahead {
+  struct sp_ledger *l;
+  struct sp_buf *blk;
+};
+
+static void *verify_ahead(void *arg)
+{
+  struct ahead *a = arg;
+  sp_ledger_preverify(a->l, a->blk->data, a->blk->len);
+  return NULL;
+}
+
 static void on_blocks_a(struct node *n, struct peer_info *pi, const struct sp_msg *m)
 {
   uint64_t before = tip_height(n);
-  struct sp_buf b;
-  sp_buf_init(&b, SP_MAX_BLOCK_BYTES);
-  for (uint32_t i = 0; i < m->u.blocks.n; i++) {
+  struct sp_buf buf[2], *cur = &buf[0], *next = &buf[1];
+  sp_buf_init(&buf[0], SP_MAX_BLOCK_BYTES);
+  sp_buf_init(&buf[1], SP_MAX_BLOCK_BYTES);
+  uint32_t i = 0;
+  while (i < m->u.blocks.n && m->u.blocks.v[i].block.header.height <= tip_height(n))
+    i++;
+  bool have = i < m->u.blocks.n && sp_block_encode(&m->u.blocks.v[i].block, cur) == SP_OK;
+  for (; have; i++) {
     const struct sp_block_entry *e = &m->u.blocks.v[i];
-    if (e->block.header.height <= tip_height(n))
-      continue;
-    sp_buf_reset(&b);
-    if (sp_block_encode(&e->block, &b) != SP_OK)
-      break;
+    sp_buf_reset(next);
+    bool have_next =
+        i + 1 < m->u.blocks.n && sp_block_encode(&m->u.blocks.v[i + 1].block, next) == SP_OK;
+    struct ahead a = {n->l, next};
+    pthread_t th;
+    bool ahead = have_next && pthread_create(&th, NULL, verify_ahead, &a) == 0;
     struct sp_refusal why;
-    int rc = sp_ledger_apply(n->l, b.data, b.len, &e->cert, &why);
+    int rc = sp_ledger_apply(n->l, cur->data, cur->len, &e->cert, &why);
+    if (ahead)
+      pthread_join(th, NULL);
     if (rc) {
       LOG_W(e->block.header.height, sp_peer_pk(pi->p), "synced block refused: %s",
             rc == SP_LE_REFUSED ? why.msg : sp_ledger_strerror(rc));
       break;
     }
-    after_block(n, b.data, b.len);
+    after_block(n, cur->data, cur->len);
+    struct sp_buf *t = cur;
+    cur = next;
+    next = t;
+    have = have_next;
   }
-  sp_buf_free(&b);
+  sp_buf_free(&buf[0]);
+  sp_buf_free(&buf[1]);
   n->sync_asked = 0;
   uint64_t after = tip_height(n);
   if (after > before) {
