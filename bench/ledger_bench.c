@@ -25,8 +25,15 @@
  * blocks untimed and the payment blocks timed one sp_ledger_apply call at a
  * time (decode, links, last commit, tx root, signatures on the pool, rules,
  * state digest, commit certificate and the LMDB commit):
- *   (b) durable ledger (no_sync = false), default verify threads: the target,
- *       and the bytes it sent to storage meanwhile (/proc/self/io);
+ *   (b) durable ledger (no_sync = false), default verify threads, one block
+ *       at a time (its signature checks overlap only its own rules), and the
+ *       bytes it sent to storage meanwhile (/proc/self/io);
+ *   (b') the target: a fifth fresh durable ledger, after the lockstep runs
+ *       and between two raw-verify slices, replays the timed blocks
+ *       pipelined: a second thread verifies the signatures of the next
+ *       blocks (sp_ledger_preverify, up to LOOKAHEAD ahead) while
+ *       sp_ledger_apply checks and commits the current one; every signature
+ *       is verified once and the whole span is timed;
  *   (c) the same with no_sync = true: the fsync cost is (b) - (c);
  *   (d) durable with verify_threads = 1, and the same with no_sync: what the
  *       pool buys, and (with the 1-core figures below) the time of the rules,
