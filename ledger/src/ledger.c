@@ -136,13 +136,14 @@ void staged_drop(struct sp_ledger *l)
 /* Keep w (a block's complete write txn, all but the commit certificate)
  * open for sp_ledger_apply of the same block. */
 static void stage(struct sp_ledger *l, struct wctx *w, uint64_t height,
-                  const uint8_t hash[SP_HASH_LEN])
+                  const uint8_t hash[SP_HASH_LEN], const uint8_t *raw, size_t n)
 {
   staged_drop(l);
   l->staged = *w;
   l->staged_on = true;
   l->staged_height = height;
   memcpy(l->staged_hash, hash, SP_HASH_LEN);
+  sp_hash(l->staged_bytes, raw, n);
 }
 
 static int grow_map(struct sp_ledger *l)
@@ -607,7 +608,7 @@ static int apply_once(struct sp_ledger *l, const struct sp_block *b, const uint8
   if (dry_run) {
     rc = w.rc;
     if (rc == SP_LE_OK) {
-      stage(l, &w, b->header.height, hash);
+      stage(l, &w, b->header.height, hash, raw, n);
       return rc;
     }
     goto abort;
@@ -618,13 +619,44 @@ abort:
   return rc;
 }
 
+/* Apply the staged block if raw is byte for byte that block: it was
+ * decoded and checked (or built) on this very tip, and every write is
+ * done; what is left is its own certificate and the commit. 1 if raw is
+ * not the staged block (or the map filled up: then the caller does it
+ * all again). */
+static int apply_staged(struct sp_ledger *l, const uint8_t *raw, size_t n,
+                        const struct sp_cert *commit, struct sp_refusal *why)
+{
+  uint8_t bytes[SP_HASH_LEN];
+  if (!l->staged_on)
+    return 1;
+  sp_hash(bytes, raw, n);
+  if (sodium_memcmp(bytes, l->staged_bytes, SP_HASH_LEN) != 0)
+    return 1;
+  int rc;
+  if (commit && (rc = check_commit(l, commit, l->staged_height, l->staged_hash, why))) {
+    staged_drop(l);
+    return rc;
+  }
+  if (commit)
+    put_cert(&l->staged, commit);
+  l->staged_on = false;
+  rc = wctx_commit(&l->staged);
+  if (rc != MDB_MAP_FULL)
+    return rc;
+  return grow_map(l) ? SP_LE_STORE : 1;
+}
+
 static int apply_or_check(struct sp_ledger *l, const uint8_t *raw, size_t n,
                           const struct sp_cert *commit, bool dry_run, struct sp_refusal *why)
 {
   if (why)
     memset(why, 0, sizeof(*why));
+  int rc;
+  if (!dry_run && (rc = apply_staged(l, raw, n, commit, why)) != 1)
+    return rc;
   struct sp_block b;
-  int rc = sp_block_decode(raw, n, &b);
+  rc = sp_block_decode(raw, n, &b);
   if (rc)
     return refuse(why, SP_R_BLOCK_MALFORMED, "block does not decode: %s", sp_strerror(rc));
   uint8_t hash[SP_HASH_LEN];
@@ -649,23 +681,6 @@ static int apply_or_check(struct sp_ledger *l, const uint8_t *raw, size_t n,
     else if (rc == SP_LE_OK && commit)
       rc = sp_ledger_put_cert(l, commit, why); /* a certificate we may lack */
     goto out;
-  }
-  if (!dry_run && l->staged_on && l->staged_height == b.header.height &&
-      memcmp(l->staged_hash, hash, SP_HASH_LEN) == 0) {
-    /* checked (or built) on this very tip, every write done: what is left
-     * is its own certificate and the commit */
-    if (commit && (rc = check_commit(l, commit, b.header.height, hash, why))) {
-      staged_drop(l);
-      goto out;
-    }
-    if (commit)
-      put_cert(&l->staged, commit);
-    l->staged_on = false;
-    rc = wctx_commit(&l->staged);
-    if (rc != MDB_MAP_FULL)
-      goto out;
-    if ((rc = grow_map(l))) /* and do it all again below */
-      goto out;
   }
   staged_drop(l);
   if (b.n_txs && (txids = malloc((size_t)b.n_txs * SP_HASH_LEN)) == NULL) {
@@ -1025,7 +1040,7 @@ int sp_ledger_propose(struct sp_ledger *l, const struct sp_tx *cands, size_t n,
       put_block(&w, h->height, block_out->data + at, block_out->len - at, hash,
                 last_commit, &next);
       if (w.rc == SP_LE_OK) {
-        stage(l, &w, h->height, hash);
+        stage(l, &w, h->height, hash, block_out->data + at, block_out->len - at);
         goto out;
       }
     }

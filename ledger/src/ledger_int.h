@@ -22,7 +22,8 @@ struct sp_ledger {
   struct wctx staged;
   bool staged_on;
   uint64_t staged_height;
-  uint8_t staged_hash[SP_HASH_LEN];
+  uint8_t staged_hash[SP_HASH_LEN];  /* of its header */
+  uint8_t staged_bytes[SP_HASH_LEN]; /* of its encoding: an apply of the same bytes */
 };
 
 /* Abort the staged write transaction, if any: before any other write. */

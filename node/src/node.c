@@ -473,7 +473,10 @@ static void after_block(struct node *n, const uint8_t *raw, size_t len)
   struct sp_block b;
   if (sp_block_decode(raw, len, &b) != SP_OK)
     return; /* it was applied, so it decodes */
-  uint8_t(*leaves)[SP_HASH_LEN] = malloc((b.n_txs ? b.n_txs : 1) * (size_t)SP_HASH_LEN);
+  /* receipts need the tree; a node nobody waits on (an observer) skips it */
+  bool waited = n->waiters.n > 0;
+  uint8_t(*leaves)[SP_HASH_LEN] =
+      waited ? malloc((b.n_txs ? b.n_txs : 1) * (size_t)SP_HASH_LEN) : NULL;
   struct sp_merkle_tree tree = {0};
   bool have_tree = false;
   if (leaves) {
@@ -484,9 +487,11 @@ static void after_block(struct node *n, const uint8_t *raw, size_t len)
   }
   for (uint32_t i = 0; i < b.n_txs; i++) {
     const struct sp_tx *tx = &b.txs[i];
+    struct mp_entry *e = mp_sender_first(&n->mp, tx->signer);
+    if (!waited && e == NULL)
+      continue;
     uint8_t txid[SP_HASH_LEN];
     sp_tx_id(tx, n->chain_id, txid);
-    struct mp_entry *e;
     while ((e = mp_sender_first(&n->mp, tx->signer)) != NULL && e->tx.seq <= tx->seq) {
       if (memcmp(e->txid, txid, SP_HASH_LEN) != 0)
         answer_refused(n, e->txid, SP_R_WRONG_SEQUENCE,
