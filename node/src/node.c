@@ -1568,8 +1568,23 @@ static void dial_validators(struct node *n)
   }
 }
 
+/* libuv's thread pool (admissions: signature and state checks) defaults
+ * to 4 threads; more runnable threads than cores only adds switching, and
+ * the ledger's own pool and the loop share the same cores. An operator's
+ * UV_THREADPOOL_SIZE wins. Must run before the pool's first use. */
+static void size_thread_pool(void)
+{
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  char v[24];
+  if (getenv("UV_THREADPOOL_SIZE") || cores < 1)
+    return;
+  snprintf(v, sizeof(v), "%ld", cores < 2 ? 2 : cores > 128 ? 128 : cores);
+  setenv("UV_THREADPOOL_SIZE", v, 0);
+}
+
 int sp_node_run(const char *home, const struct sp_home_config *cfg)
 {
+  size_thread_pool();
   struct node *n = calloc(1, sizeof(*n));
   char err[512];
   int code = 1;
