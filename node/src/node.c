@@ -22,6 +22,7 @@
 
 #define AGENT "stadjerd/" SP_VERSION_STRING
 #define MAX_PENDING_PER_PEER 256   /* admissions in flight before we stop reading */
+#define ADMIT_BATCH 32             /* admissions handed to the pool at once, at most */
 #define OUT_QUEUE (64u * 1024 * 1024)
 #define STATUS_EVERY_MS 1000
 #define FUTURE_SLACK_MS (10u * 60 * 1000) /* block time may lead our clock by this */
@@ -84,6 +85,8 @@ struct node {
   uint32_t empty_ms;
   uint64_t next_peer_id;
   struct admission *adm_head, *adm_tail; /* in arrival order */
+  struct admit_batch *batch;             /* admissions not yet handed to the pool */
+  uv_check_t admit_check;
   /* The consensus messages we sent at the height in progress (our own
    * proposals and votes, and votes we relayed). Rounds advance only on a
    * quorum of votes, and each vote is sent once: a validator that was down
@@ -1118,7 +1121,6 @@ static void on_funds_q(struct node *n, struct peer_info *pi, const struct sp_msg
 /* ----------------------------------------------------------- admission */
 
 struct admission {
-  uv_work_t work;
   struct node *n;
   uint64_t from; /* connection id; its peer may be gone by the answer */
   uint32_t req_id;
@@ -1137,9 +1139,8 @@ struct admission {
   struct admission *next_in_order;
 };
 
-static void admit_verify(uv_work_t *w)
+static void admit_verify(struct admission *ad)
 {
-  struct admission *ad = w->data;
   /* remembered by the ledger: the proposal check and the apply of the
    * block that carries it will not verify it again */
   struct sp_tx_location loc;
@@ -1203,12 +1204,31 @@ static void add_waiter(struct node *n, struct peer_info *pi, const struct admiss
   }
 }
 
-static void admit_after(uv_work_t *w, int status)
+/* Admissions go to libuv's pool in batches (those of one loop iteration,
+ * up to ADMIT_BATCH): one queue hand-off and one wake-up of the loop for
+ * many transactions instead of one each. */
+struct admit_batch {
+  uv_work_t work;
+  size_t k;
+  struct admission *v[ADMIT_BATCH];
+};
+
+static void admit_batch_work(uv_work_t *w)
 {
-  struct admission *ad = w->data;
-  struct node *n = ad->n;
-  ad->done = true;
-  ad->status = status;
+  struct admit_batch *b = w->data;
+  for (size_t i = 0; i < b->k; i++)
+    admit_verify(b->v[i]);
+}
+
+static void admit_batch_after(uv_work_t *w, int status)
+{
+  struct admit_batch *b = w->data;
+  struct node *n = b->v[0]->n;
+  for (size_t i = 0; i < b->k; i++) {
+    b->v[i]->done = true;
+    b->v[i]->status = status;
+  }
+  free(b);
   while (n->adm_head && n->adm_head->done) {
     struct admission *head = n->adm_head;
     n->adm_head = head->next_in_order;
@@ -1303,16 +1323,35 @@ drop:
   free(ad);
 }
 
+static void admit_flush(struct node *n)
+{
+  struct admit_batch *b = n->batch;
+  if (b == NULL || b->k == 0)
+    return;
+  n->batch = NULL;
+  b->work.data = b;
+  uv_queue_work(&n->loop, &b->work, admit_batch_work, admit_batch_after);
+}
+
+/* After each poll: what the connections' messages started leaves as one
+ * batch. */
+static void on_admit_check(uv_check_t *h)
+{
+  admit_flush(h->data);
+}
+
 static void on_submit(struct node *n, struct peer_info *pi, const struct sp_msg *m)
 {
   const struct sp_tx *tx = &m->u.submit;
   bool reply = sp_peer_role(pi->p) == SP_ROLE_WALLET;
   uint8_t txid[SP_HASH_LEN];
   sp_tx_id(tx, n->chain_id, txid);
+  if (n->batch == NULL)
+    n->batch = calloc(1, sizeof(*n->batch));
   struct admission *ad = calloc(1, sizeof(*ad));
   struct mp_entry *e = calloc(1, sizeof(*e));
   uint8_t *raw = malloc(tx->raw_len);
-  if (!ad || !e || !raw) {
+  if (!ad || !e || !raw || !n->batch) {
     free(ad), free(e), free(raw);
     if (reply)
       send_error(pi, m->req_id, SP_NERR_INTERNAL, "out of memory");
@@ -1333,7 +1372,6 @@ static void on_submit(struct node *n, struct peer_info *pi, const struct sp_msg 
   ad->e = e;
   uint64_t pend_seq;
   ad->need_state = mp_sender(&n->mp, tx->signer, &pend_seq) == 0;
-  ad->work.data = ad;
   /* backpressure: a peer with too much in flight is not read from */
   if (++pi->pending >= MAX_PENDING_PER_PEER && !pi->paused) {
     pi->paused = true;
@@ -1344,7 +1382,9 @@ static void on_submit(struct node *n, struct peer_info *pi, const struct sp_msg 
   else
     n->adm_head = ad;
   n->adm_tail = ad;
-  uv_queue_work(&n->loop, &ad->work, admit_verify, admit_after);
+  n->batch->v[n->batch->k++] = ad;
+  if (n->batch->k == ADMIT_BATCH)
+    admit_flush(n);
 }
 
 /* =========================================================== routing */
@@ -1515,6 +1555,8 @@ static void node_stop(struct node *n, int code)
     uv_close((uv_handle_t *)&t->t, timer_closed);
   }
   n->timers = NULL;
+  admit_flush(n); /* they finish (dropped, as stopping) and free */
+  uv_close((uv_handle_t *)&n->admit_check, NULL);
   uv_close((uv_handle_t *)&n->status_timer, NULL);
   uv_close((uv_handle_t *)&n->next_timer, NULL);
   uv_close((uv_handle_t *)&n->sigint, NULL);
@@ -1617,6 +1659,10 @@ int sp_node_run(const char *home, const struct sp_home_config *cfg)
   uv_signal_init(&n->loop, &n->sigterm);
   uv_timer_init(&n->loop, &n->status_timer);
   uv_timer_init(&n->loop, &n->next_timer);
+  uv_check_init(&n->loop, &n->admit_check);
+  n->admit_check.data = n;
+  uv_check_start(&n->admit_check, on_admit_check);
+  uv_unref((uv_handle_t *)&n->admit_check);
   n->sigint.data = n->sigterm.data = n->status_timer.data = n->next_timer.data = n;
   n->empty_ms = cfg->empty_block_ms >= 0 ? (uint32_t)cfg->empty_block_ms : 5000;
 
@@ -1676,6 +1722,7 @@ out_loop:
 out:
   sp_cons_free(n->cons);
   mp_free(&n->mp);
+  free(n->batch); /* flushed when stopping: empty if any */
   forget_waiters(n, 0, true);
   hmap_free(&n->waiters);
   for (size_t i = 0; i < n->n_peers; i++)
