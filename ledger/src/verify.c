@@ -49,11 +49,29 @@ static uint64_t last_writer(struct sp_ledger *scratch, int db, const MDB_val *k)
   return h;
 }
 
-static const char *const state_names[] = {
+static const char *const table_names[] = {
     [DB_ACCOUNTS] = "account", [DB_BALANCES] = "balance", [DB_FUNDS] = "fund",
     [DB_FUNDCAT] = "fund spending", [DB_PAYMENTS] = "payment", [DB_CLAIMS] = "claim",
-    [DB_ISSUANCE] = "issuance",
+    [DB_ISSUANCE] = "issuance", [DB_HASHES] = "block-hash index", [DB_TXS] = "tx index",
+    [DB_HISTORY] = "history", [DB_HISTHEAD] = "history head",
 };
+
+/* The tables compared after a replay: the state, and the indexes queries
+ * answer from (a damaged index gives wrong receipts or histories, though
+ * no state digest covers it). Blocks and certificates are what the replay
+ * was fed, so they match by construction. */
+static const int compared[] = {DB_ACCOUNTS, DB_BALANCES, DB_FUNDS,  DB_FUNDCAT,  DB_PAYMENTS,
+                               DB_CLAIMS,   DB_ISSUANCE, DB_HASHES, DB_TXS,      DB_HISTORY,
+                               DB_HISTHEAD};
+
+/* The block an index record belongs to: its height is in the key (history)
+ * or the value (the others); 0 if the record is too short to say. */
+static uint64_t index_height(int db, const MDB_val *k, const MDB_val *v)
+{
+  if (db == DB_HISTORY)
+    return k->mv_size >= 8 ? be64_get(k->mv_data) : 0;
+  return v->mv_size >= 8 ? be64_get(v->mv_data) : 0;
+}
 
 static int key_cmp(const MDB_val *a, const MDB_val *b)
 {
@@ -75,10 +93,11 @@ static void key_hex(char *out, size_t cap, const MDB_val *k)
     snprintf(out + off, cap - off, "..");
 }
 
-/* Compare every state table of the audited store with the replayed one,
- * in key order. The first difference is reported with the key and the
- * block that last wrote it in the replay (a record only the audited store
- * has was written by no block: it is reported at the tip). */
+/* Compare every state and index table of the audited store with the
+ * replayed one, in key order. The first difference is reported with the
+ * key and the block that last wrote it in the replay (state), or the block
+ * the record belongs to (indexes); a state record only the audited store
+ * has was written by no block: it is reported at the tip. */
 static int compare_state(struct sp_ledger *l, struct sp_ledger *scratch, uint64_t tip,
                          struct sp_verify_report *r)
 {
@@ -90,7 +109,10 @@ static int compare_state(struct sp_ledger *l, struct sp_ledger *scratch, uint64_
     wctx_abort(&a);
     return rc;
   }
-  for (int db = DB_FIRST_STATE; db <= DB_LAST_STATE && r->ok && rc == SP_LE_OK; db++) {
+  for (size_t t = 0; t < sizeof(compared) / sizeof(compared[0]) && r->ok && rc == SP_LE_OK;
+       t++) {
+    int db = compared[t];
+    bool state = db >= DB_FIRST_STATE && db <= DB_LAST_STATE;
     MDB_cursor *ca, *cb;
     if (mdb_cursor_open(a.txn, l->st.dbi[db], &ca)) {
       rc = SP_LE_STORE;
@@ -115,11 +137,17 @@ static int compare_state(struct sp_ledger *l, struct sp_ledger *scratch, uint64_
         what = "differs from the replay of the chain";
       if (what) {
         const MDB_val *k = order < 0 ? &ka : &kb;
-        uint64_t h = order < 0 ? 0 : last_writer(scratch, db, &kb);
+        uint64_t h = !state       ? index_height(db, k, order < 0 ? &va : &vb)
+                     : order < 0 ? 0
+                                 : last_writer(scratch, db, &kb);
+        if (h > tip)
+          h = 0; /* a damaged record may name any height */
         char hex[32], msg[240];
         key_hex(hex, sizeof(hex), k);
-        snprintf(msg, sizeof(msg), "stored %s record %s %s (%s)", state_names[db], hex, what,
-                 h ? "last written by this block" : "reported at the tip");
+        snprintf(msg, sizeof(msg), "stored %s record %s %s (%s)", table_names[db], hex, what,
+                 !h ? "reported at the tip"
+                 : state ? "last written by this block"
+                         : "of this block");
         bad(r, h ? h : tip, SP_R_STATE_MISMATCH, msg);
         break;
       }

@@ -655,6 +655,64 @@ static void test_tamper_state_digest(void **state)
   fx_free(w.f);
 }
 
+/* The first key of `db` whose value starts with be64(height) (the tx
+ * index: tx id -> pos), read with LMDB directly. */
+static void key_of_height(const char *dir, const char *db, uint64_t height, uint8_t *key,
+                          size_t cap, size_t *kn)
+{
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  MDB_cursor *cur;
+  assert_int_equal(mdb_env_create(&env), 0);
+  assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+  assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+  assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+  MDB_val k, v;
+  bool found = false;
+  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !found;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    const uint8_t *p = v.mv_data;
+    uint64_t h = 0;
+    for (int i = 0; i < 8 && v.mv_size >= 8; i++)
+      h = h << 8 | p[i];
+    if (h == height && k.mv_size <= cap) {
+      memcpy(key, k.mv_data, k.mv_size);
+      *kn = k.mv_size;
+      found = true;
+    }
+  }
+  assert_true(found);
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  mdb_env_close(env);
+}
+
+/* The indexes queries answer from are compared too: a tx index entry that
+ * points elsewhere, or a history head that is gone, names its block. */
+static void test_tamper_indexes(void **state)
+{
+  (void)state;
+  struct world w;
+  tamper_world(&w);
+  uint8_t k[64];
+  size_t kn = 0;
+  key_of_height(w.f->dir, "txs", 5, k, sizeof(k), &kn);
+  tamper(w.f->dir, "txs", k, kn, flip_last_byte, NULL, NULL);
+  reopen(w.f);
+  expect_bad(w.f, 5, SP_R_STATE_MISMATCH);
+  sp_ledger_close(w.f->l);
+  w.f->l = NULL;
+  tamper(w.f->dir, "txs", k, kn, flip_last_byte, NULL, NULL); /* mended */
+  /* pass2 last paid in block 4: its history head points there */
+  tamper(w.f->dir, "histhead", w.pass2.pk, SP_PK_LEN, NULL, NULL, NULL);
+  reopen(w.f);
+  expect_bad(w.f, 4, SP_R_STATE_MISMATCH);
+  fx_free(w.f);
+}
+
 /* The tip is proven final only by its own stored certificate: without it
  * verification names the tip (a block appended by someone who can write
  * the store, but not sign as the validators, looks just like this). */
@@ -1301,6 +1359,7 @@ int main(void)
       cmocka_unit_test(test_tamper_state_digest),
       cmocka_unit_test(test_tamper_tip_record),
       cmocka_unit_test(test_tip_without_certificate),
+      cmocka_unit_test(test_tamper_indexes),
       cmocka_unit_test(test_other_layout_refused),
       cmocka_unit_test(test_backup),
       cmocka_unit_test(test_backup_concurrent),
