@@ -275,23 +275,28 @@ int sp_ledger_tip(struct sp_ledger *l, struct sp_tip *tip)
 
 /* ====================================================== block checking */
 
-/* The signature of tx, checked once per ledger: a hit in the cache of
- * verified transactions (by Merkle leaf of its full encoding) or a fresh
- * verification, remembered when it holds. Thread-safe. */
-static bool sig_ok(struct sp_ledger *l, const struct sp_tx *tx, const uint8_t leaf[SP_HASH_LEN])
+/* Verify tx's signature and remember it (by the Merkle leaf of its full
+ * encoding) when it holds. Thread-safe. */
+static bool verify_remember(struct sp_ledger *l, const struct sp_tx *tx,
+                            const uint8_t leaf[SP_HASH_LEN])
 {
-  if (sigcache_has(l->sigs, leaf))
-    return true;
   if (tx->body == NULL || sp_tx_verify(tx, l->chain_id) != SP_OK)
     return false;
   sigcache_put(l->sigs, leaf);
   return true;
 }
 
+/* The signature of tx, checked once per ledger: a hit in the cache of
+ * verified transactions or a fresh verification. Thread-safe. */
+static bool sig_ok(struct sp_ledger *l, const struct sp_tx *tx, const uint8_t leaf[SP_HASH_LEN])
+{
+  return sigcache_has(l->sigs, leaf) || verify_remember(l, tx, leaf);
+}
+
 /* The cache key of a transaction given as a struct: the leaf of its
  * encoding from the fields (a caller may have changed a field since it was
- * decoded; the signature check reads the fields too). 0 or 1 if it does
- * not encode, with its encoded length in *len. */
+ * decoded; the signature check reads the fields too), and its encoded
+ * length in *len; false if it does not encode. */
 static bool tx_leaf(const struct sp_tx *tx, uint8_t leaf[SP_HASH_LEN], size_t *len)
 {
   struct sp_buf b;
@@ -320,9 +325,9 @@ struct sigjob {
   struct sp_ledger *l;
   const struct sp_block *b;
   uint8_t (*leaves)[SP_HASH_LEN];
-  uint32_t *todo; /* indexes of the transactions to verify */
+  uint32_t *unverified; /* indexes of the transactions the cache lacks */
   bool *ok;       /* per transaction of the block */
-  size_t n_todo;
+  size_t n_unverified;
   bool started; /* the checks were handed out (sigjob_run) */
   bool running; /* ... and the pool is still on them */
 };
@@ -330,8 +335,9 @@ struct sigjob {
 static void check_one(size_t i, void *arg)
 {
   struct sigjob *j = arg;
-  uint32_t k = j->todo[i];
-  j->ok[k] = sig_ok(j->l, &j->b->txs[k], j->leaves[k]);
+  uint32_t k = j->unverified[i];
+  /* sigjob_start found it missing from the cache */
+  j->ok[k] = verify_remember(j->l, &j->b->txs[k], j->leaves[k]);
 }
 
 static void sigjob_free(struct sigjob *j)
@@ -339,7 +345,7 @@ static void sigjob_free(struct sigjob *j)
   if (j->running)
     pool_finish(j->l->pool);
   free(j->leaves);
-  free(j->todo);
+  free(j->unverified);
   free(j->ok);
   memset(j, 0, sizeof(*j));
 }
@@ -357,9 +363,9 @@ static int sigjob_start(struct sigjob *j, struct sp_ledger *l, const struct sp_b
   if (n == 0)
     return SP_LE_OK;
   j->leaves = malloc(n * SP_HASH_LEN);
-  j->todo = malloc(n * sizeof(*j->todo));
+  j->unverified = malloc(n * sizeof(*j->unverified));
   j->ok = malloc(n * sizeof(*j->ok));
-  if (j->leaves == NULL || j->todo == NULL || j->ok == NULL)
+  if (j->leaves == NULL || j->unverified == NULL || j->ok == NULL)
     return SP_LE_NOMEM;
   for (size_t i = 0; i < n; i++) {
     const struct sp_tx *tx = &b->txs[i];
@@ -368,7 +374,7 @@ static int sigjob_start(struct sigjob *j, struct sp_ledger *l, const struct sp_b
     sp_merkle_leaf(j->leaves[i], tx->raw, tx->raw_len);
     j->ok[i] = sigcache_has(l->sigs, j->leaves[i]);
     if (!j->ok[i])
-      j->todo[j->n_todo++] = (uint32_t)i;
+      j->unverified[j->n_unverified++] = (uint32_t)i;
   }
   return SP_LE_OK;
 }
@@ -376,8 +382,8 @@ static int sigjob_start(struct sigjob *j, struct sp_ledger *l, const struct sp_b
 static void sigjob_run(struct sigjob *j)
 {
   j->started = true;
-  if (j->n_todo) {
-    pool_start(j->l->pool, j->n_todo, check_one, j);
+  if (j->n_unverified) {
+    pool_start(j->l->pool, j->n_unverified, check_one, j);
     j->running = true;
   }
 }

@@ -26,6 +26,8 @@ int sigcache_create(struct sigcache **out, size_t entries)
   *out = NULL;
   if (entries == 0)
     return SP_LE_OK;
+  if (entries > SIGCACHE_MAX)
+    return SP_LE_INVAL; /* and the doubling below would overflow */
   struct sigcache *c = calloc(1, sizeof(*c));
   if (c == NULL)
     return SP_LE_NOMEM;

@@ -19,7 +19,11 @@
 
 struct sigcache;
 
-/* Room for about `entries` keys (rounded up to whole sets); 0 = disabled. */
+/* At most this many entries (2 GiB of keys). */
+#define SIGCACHE_MAX ((size_t)1 << 26)
+
+/* Room for about `entries` keys (rounded up to whole sets); 0 = disabled;
+ * SP_LE_INVAL above SIGCACHE_MAX. */
 int sigcache_create(struct sigcache **out, size_t entries);
 void sigcache_destroy(struct sigcache *c); /* accepts NULL */
 bool sigcache_has(struct sigcache *c, const uint8_t key[SP_HASH_LEN]);

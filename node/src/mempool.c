@@ -141,10 +141,3 @@ void mp_remove_entry(struct mempool *mp, struct mp_entry *e)
   mp->bytes -= e->len;
   entry_free(e);
 }
-
-void mp_remove(struct mempool *mp, const uint8_t txid[SP_HASH_LEN])
-{
-  struct mp_entry *e = mp_find(mp, txid);
-  if (e)
-    mp_remove_entry(mp, e);
-}

@@ -60,7 +60,6 @@ const char *mp_room(const struct mempool *mp, const uint8_t pk[SP_PK_LEN], size_
 int mp_add(struct mempool *mp, struct mp_entry *e);
 /* Remove and free one entry (its slot in v becomes NULL). */
 void mp_remove_entry(struct mempool *mp, struct mp_entry *e);
-void mp_remove(struct mempool *mp, const uint8_t txid[SP_HASH_LEN]);
 /* Close the holes in v (slot indexes change): not while iterating v. */
 void mp_compact(struct mempool *mp);
 

@@ -907,6 +907,20 @@ static void test_sig_cache(void **state)
   int drc = sp_block_decode(raw.data, 3, &cut); /* a block cut short: its decode error */
   assert_true(drc < 0);
   assert_int_equal(sp_ledger_preverify(w.f->l, raw.data, 3), drc);
+
+  /* a cache size that cannot be had is refused with a clear error; a
+   * ledger without any cache verifies (and applies) just the same */
+  sp_ledger_close(w.f->l);
+  struct sp_ledger *l2 = NULL;
+  struct sp_ledger_opts huge = {.no_sync = true, .sig_cache = ((size_t)1 << 26) + 1};
+  assert_int_equal(sp_ledger_open(&l2, w.f->dir, &huge), SP_LE_INVAL);
+  assert_null(l2);
+  struct sp_ledger_opts none = {.no_sync = true, .sig_cache = SP_LEDGER_NO_SIG_CACHE};
+  assert_int_equal(sp_ledger_open(&w.f->l, w.f->dir, &none), SP_LE_OK);
+  assert_int_equal(sp_ledger_verify_tx(w.f->l, &d[0]), SP_LE_OK);
+  d[0].sig[5] ^= 0x20;
+  assert_int_equal(sp_ledger_verify_tx(w.f->l, &d[0]), SP_E_BADSIG);
+  d[0].sig[5] ^= 0x20;
   apply_ok(&w, &raw);
   sp_block_clear(&b);
   sp_buf_free(&raw);

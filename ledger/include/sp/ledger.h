@@ -128,7 +128,8 @@ struct sp_ledger_opts {
   /* Transactions whose signature verified are remembered (by the hash of
    * their encoding) so that a transaction is verified once, not again in
    * the proposal check and the apply of its block: room for this many;
-   * 0 = default (131,072, 4 MiB), SP_LEDGER_NO_SIG_CACHE = none. */
+   * 0 = default (131,072, 4 MiB), SP_LEDGER_NO_SIG_CACHE = none; more
+   * than 67,108,864 (2 GiB) is refused by sp_ledger_open (SP_LE_INVAL). */
   size_t sig_cache;
 };
 #define SP_LEDGER_NO_SIG_CACHE ((size_t)-1)
