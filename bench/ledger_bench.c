@@ -33,8 +33,11 @@
  *       pipelined: a second thread verifies the signatures of the next
  *       blocks (sp_ledger_preverify, up to LOOKAHEAD ahead) while
  *       sp_ledger_apply checks and commits the current one; every signature
- *       is verified once and the whole span is timed;
- *   (c) the same with no_sync = true: the fsync cost is (b) - (c);
+ *       is verified once and the whole span is timed, with the CPU the
+ *       process used meanwhile (all threads: how busy the cores were);
+ *   (b'') the same pipelined replay with no_sync = true: what waiting for
+ *       the disk costs when everything else overlaps;
+ *   (c) (b) with no_sync = true: the fsync cost is (b) - (c);
  *   (d) durable with verify_threads = 1, and the same with no_sync: what the
  *       pool buys, and (with the 1-core figures below) the time of the rules,
  *       LMDB writes and commit alone, free of any guess about how many cores
@@ -52,6 +55,7 @@
  * and T the target for R ("-" for none). Lines starting with '#' are notes.
  * Runs in well under a minute; exit status 1 if any operation fails. */
 #include <dirent.h>
+#include <sys/resource.h>
 #include <pthread.h>
 #include <lmdb.h>
 #include <sodium.h>
@@ -85,7 +89,7 @@
 #define BLOCK_TXS 1000u /* payments per timed block */
 #endif
 #ifndef N_BLOCKS
-#define N_BLOCKS 20u /* timed blocks */
+#define N_BLOCKS 40u /* timed blocks: enough that filling and draining the pipeline weigh little */
 #endif
 #define CREDIT 10000u /* cents issued to each pass; a payment is at most 2000 */
 _Static_assert((unsigned long long)N_BLOCKS * BLOCK_TXS <= 5ull * N_PASSES,
@@ -576,7 +580,18 @@ struct run {
   double seconds;            /* sum of the timed sp_ledger_apply calls */
   double block_ms[N_BLOCKS]; /* each timed call */
   long long written;         /* bytes sent to storage during them; -1 unknown */
+  double cpu;                /* process CPU seconds over the span (pipelined run), or 0 */
 };
+
+/* User + system CPU of the whole process (all threads) so far. */
+static double cpu_seconds(void)
+{
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0)
+    return 0;
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -686,6 +701,7 @@ static void replay_pipelined(const struct chain *c, struct config *x)
   pthread_mutex_init(&p.mu, NULL);
   pthread_cond_init(&p.cv, NULL);
   long long w0 = io_write_bytes();
+  double c0 = cpu_seconds();
   double t0 = now();
   pthread_t th;
   check(pthread_create(&th, NULL, pipe_verifier, &p) == 0, "pthread_create");
@@ -706,6 +722,7 @@ static void replay_pipelined(const struct chain *c, struct config *x)
   }
   pthread_join(th, NULL);
   x->r.seconds = now() - t0;
+  x->r.cpu = cpu_seconds() - c0;
   long long w1 = io_write_bytes();
   x->r.written = w0 < 0 || w1 < 0 ? -1 : w1 - w0;
   check_rc(p.rc, "sp_ledger_preverify", NULL);
@@ -729,6 +746,9 @@ static void print_run(const char *what, const struct run *r)
          "%.1f; %.1f MB written\n",
          what, N_BLOCKS, BLOCK_TXS, r->seconds, ms[0], ms[N_BLOCKS / 2], ms[N_BLOCKS - 1],
          (double)r->written / 1e6);
+  if (r->cpu > 0)
+    printf("# ... CPU %.3f s (user + system, all threads): %.2f cores busy on average\n", r->cpu,
+           r->cpu / r->seconds);
 }
 
 static long long file_size(const char *dir, const char *file)
@@ -897,8 +917,12 @@ int main(int argc, char **argv)
   /* (b') the pipelined replay, between two raw-verify slices as long as
    * the lockstep ones together */
   struct config pipelined = {.name = "pipelined", .opts = {.no_sync = false}};
+  struct config pipelined_ns = {.name = "pipelined_nosync", .opts = {.no_sync = true}};
   raw_verify_for(&rv, SLICE_SECONDS * N_BLOCKS / 2);
   replay_pipelined(c, &pipelined);
+  raw_verify_for(&rv, SLICE_SECONDS * N_BLOCKS / 2);
+  replay_pipelined(c, &pipelined_ns);
+  config_close(&pipelined_ns);
   raw_verify_for(&rv, SLICE_SECONDS * N_BLOCKS / 2);
   double verify_1core = (double)rv.n / rv.seconds;
   double limit = verify_1core * (double)cores;
@@ -915,6 +939,10 @@ int main(int argc, char **argv)
             "per block: waiting for them + sp_ledger_apply)",
             &pipelined.r);
   config_close(&pipelined);
+  double pipe_ns_rate = (double)c->timed_txs / pipelined_ns.r.seconds;
+  figure("ledger_apply_tx_per_s_nosync", pipe_ns_rate, "tx/s", pipe_ns_rate / limit, "-");
+  print_run("the same pipelined replay with no_sync (what waiting for the disk costs)",
+            &pipelined_ns.r);
   double apply_rate = (double)c->timed_txs / rd->seconds;
   figure("ledger_apply_tx_per_s_serial", apply_rate, "tx/s", apply_rate / limit, "-");
   print_run("durable apply, one block at a time (signature checks overlap that block's "
@@ -924,7 +952,7 @@ int main(int argc, char **argv)
     figure("apply_bytes_written_per_tx", (double)rd->written / (double)c->timed_txs,
            "bytes/tx", -1, "-");
   double nosync_rate = (double)c->timed_txs / rn->seconds;
-  figure("ledger_apply_tx_per_s_nosync", nosync_rate, "tx/s", nosync_rate / limit, "-");
+  figure("ledger_apply_tx_per_s_serial_nosync", nosync_rate, "tx/s", nosync_rate / limit, "-");
   print_run("no_sync apply", rn);
   double one_rate = (double)c->timed_txs / r1->seconds;
   figure("ledger_apply_tx_per_s_1thread", one_rate, "tx/s", one_rate / limit, "-");
