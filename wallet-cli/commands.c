@@ -357,11 +357,11 @@ static int household_hash(struct wallet *w, const char *ref, uint8_t out[SP_HASH
 /* Submit many transactions of our key back to back (consecutive sequence
  * numbers, a window of requests in flight) and wait for every final
  * result. committed/refused count the outcomes; the first refusal is
- * printed. */
+ * printed with its line in the input file (lines[i] for txs[i]). */
 #define PIPELINE_WINDOW 256
 
-static int submit_many(struct wallet *w, struct sp_tx *txs, size_t n, size_t *committed,
-                       size_t *refused)
+static int submit_many(struct wallet *w, struct sp_tx *txs, const int *lines, size_t n,
+                       size_t *committed, size_t *refused)
 {
   int rc = wallet_connect(w);
   uint64_t seq;
@@ -414,14 +414,14 @@ static int submit_many(struct wallet *w, struct sp_tx *txs, size_t n, size_t *co
           char msg[SP_MAX_REASON + 1];
           snprintf(msg, sizeof(msg), "%.*s", (int)resp.u.result.message.len,
                    resp.u.result.message.p);
-          fprintf(stderr, "row %zu refused: %s: %s\n", k + 1,
+          fprintf(stderr, "line %d refused: %s: %s\n", lines[k],
                   sp_reason_name((int)resp.u.result.reason), msg);
           printed = true;
         }
       } else {
         (*refused)++;
         if (resp.type == SP_MSG_ERROR && !printed) {
-          fprintf(stderr, "row %zu: node: %.*s\n", k + 1, (int)resp.u.error.message.len,
+          fprintf(stderr, "line %d: node: %.*s\n", lines[k], (int)resp.u.error.message.len,
                   resp.u.error.message.p);
           printed = true;
         }
@@ -440,6 +440,129 @@ static int submit_many(struct wallet *w, struct sp_tx *txs, size_t n, size_t *co
   return rc;
 }
 
+/* An address twice in one enrolment file: the second row could only be
+ * refused, so the file is refused before anything is sent. */
+struct row_key {
+  uint8_t pk[SP_PK_LEN];
+  int line;
+};
+
+static int cmp_row_key(const void *a, const void *b)
+{
+  const struct row_key *x = a, *y = b;
+  int c = memcmp(x->pk, y->pk, SP_PK_LEN);
+  return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+static int csv_repeats(const char *file, const struct sp_tx *txs, const int *lines, size_t n)
+{
+  struct row_key *rk = malloc(n * sizeof(*rk));
+  if (rk == NULL)
+    return fail(EXIT_LOCAL, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    memcpy(rk[i].pk, txs[i].u.pass_enroll.pass, SP_PK_LEN);
+    rk[i].line = lines[i];
+  }
+  qsort(rk, n, sizeof(*rk), cmp_row_key);
+  int rc = 0;
+  for (size_t i = 1; i < n && rc == 0; i++)
+    if (memcmp(rk[i].pk, rk[i - 1].pk, SP_PK_LEN) == 0)
+      rc = fail(EXIT_USAGE, "%s:%d: the same address as line %d", file, rk[i].line,
+                rk[i - 1].line);
+  free(rk);
+  return rc;
+}
+
+/* Ask the node about every row's key before anything is signed, and keep
+ * only the rows whose key is unused (in their order, at the front of txs
+ * and lines; *n_left of them). A key that is a pass already counts as
+ * already enrolled (uploading a file again is harmless); any other key in
+ * use (a merchant's) is refused here. Sent, such a row would be refused by
+ * the ledger, and the rows after it, signed with later sequence numbers,
+ * would be held up behind the one that never commits. */
+#define CHECK_TIMEOUT_MS 30000
+
+static int drop_keys_in_use(struct wallet *w, struct sp_tx *txs, int *lines, size_t n,
+                            size_t *n_left, size_t *already, size_t *refused)
+{
+  int rc = wallet_connect(w);
+  if (rc)
+    return rc;
+  uint32_t *ids = calloc(n, sizeof(*ids));
+  uint32_t *kind = calloc(n, sizeof(*kind));
+  bool *answered = calloc(n, sizeof(*answered));
+  if (!ids || !kind || !answered) {
+    free(ids), free(kind), free(answered);
+    return fail(EXIT_LOCAL, "out of memory");
+  }
+  size_t sent = 0, done = 0;
+  char err[256];
+  while (done < n && rc == 0) {
+    while (sent < n && sent - done < PIPELINE_WINDOW) {
+      struct sp_msg req = {.type = SP_MSG_BALANCE_Q};
+      memcpy(req.u.account.account, txs[sent].u.pass_enroll.pass, SP_PK_LEN);
+      if (sp_client_send(w->cli, &req, &ids[sent]) != 0) {
+        rc = fail(EXIT_NODE, "connection lost while checking the addresses");
+        break;
+      }
+      sent++;
+    }
+    if (rc)
+      break;
+    struct sp_msg resp;
+    if (sp_client_recv(w->cli, &resp, CHECK_TIMEOUT_MS, err, sizeof(err)) != 0) {
+      rc = fail(EXIT_NODE, "%s", err);
+      break;
+    }
+    size_t k = 0;
+    while (k < sent && ids[k] != resp.req_id)
+      k++;
+    if (k < sent && !answered[k]) {
+      if (resp.type == SP_MSG_BALANCE_A) {
+        kind[k] = resp.u.balance.kind;
+        answered[k] = true;
+        done++;
+      } else {
+        if (resp.type == SP_MSG_ERROR)
+          rc = fail(resp.u.error.code == 1 ? EXIT_REFUSED : EXIT_NODE,
+                    "checking line %d: node: %.*s", lines[k], (int)resp.u.error.message.len,
+                    resp.u.error.message.p);
+        else
+          rc = fail(EXIT_NODE, "node answered with an unexpected message");
+      }
+    }
+    sp_msg_clear(&resp);
+  }
+  size_t left = 0;
+  bool told_already = false, told_refused = false;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    char addr[SP_ADDRESS_LEN + 1];
+    sp_address_encode(txs[i].u.pass_enroll.pass, addr);
+    if (kind[i] == SP_ACCT_UNKNOWN) {
+      txs[left] = txs[i];
+      lines[left] = lines[i];
+      left++;
+    } else if (kind[i] == SP_ACCT_PASS) {
+      if (!told_already)
+        fprintf(stderr, "line %d: %s is enrolled already: skipped\n", lines[i], addr);
+      told_already = true;
+      (*already)++;
+    } else {
+      if (!told_refused)
+        fprintf(stderr, "line %d refused: %s: %s is in use by %s: not sent\n", lines[i],
+                sp_reason_name(SP_R_KEY_IN_USE), addr,
+                kind[i] == SP_ACCT_MERCHANT ? "a merchant" : "the authority");
+      told_refused = true;
+      (*refused)++;
+    }
+  }
+  *n_left = left;
+  free(ids);
+  free(kind);
+  free(answered);
+  return rc;
+}
+
 /* pass enroll --csv FILE: rows "address,household-reference" */
 static int enroll_csv(struct wallet *w, const char *file)
 {
@@ -447,6 +570,7 @@ static int enroll_csv(struct wallet *w, const char *file)
   if (f == NULL)
     return fail(EXIT_LOCAL, "cannot read '%s': %s", file, strerror(errno));
   struct sp_tx *txs = NULL;
+  int *lines = NULL;
   size_t n = 0, cap = 0;
   char line[512];
   int lineno = 0, rc = 0;
@@ -466,11 +590,15 @@ static int enroll_csv(struct wallet *w, const char *file)
     if (n == cap) {
       cap = cap ? 2 * cap : 1024;
       struct sp_tx *nt = realloc(txs, cap * sizeof(*txs));
-      if (nt == NULL) {
+      if (nt)
+        txs = nt;
+      int *nl = realloc(lines, cap * sizeof(*lines));
+      if (nl)
+        lines = nl;
+      if (nt == NULL || nl == NULL) {
         rc = fail(EXIT_LOCAL, "out of memory");
         break;
       }
-      txs = nt;
     }
     memset(&txs[n], 0, sizeof(txs[n]));
     txs[n].kind = SP_TX_PASS_ENROLL;
@@ -481,21 +609,31 @@ static int enroll_csv(struct wallet *w, const char *file)
     }
     if ((rc = household_hash(w, comma + 1, txs[n].u.pass_enroll.household)))
       break;
+    lines[n] = lineno;
     n++;
   }
   fclose(f);
   if (rc == 0 && n == 0)
     rc = fail(EXIT_USAGE, "%s: no rows", file);
-  size_t ok = 0, bad = 0;
   if (rc == 0)
-    rc = submit_many(w, txs, n, &ok, &bad);
+    rc = csv_repeats(file, txs, lines, n);
+  size_t ok = 0, bad = 0, already = 0, to_send = 0;
+  if (rc == 0)
+    rc = drop_keys_in_use(w, txs, lines, n, &to_send, &already, &bad);
+  if (rc == 0 && to_send) {
+    size_t refused = 0;
+    rc = submit_many(w, txs, lines, to_send, &ok, &refused);
+    bad += refused;
+  }
   free(txs);
+  free(lines);
   if (rc)
     return rc;
   if (w->json)
-    printf("{\"ok\":%s,\"enrolled\":%zu,\"refused\":%zu}\n", bad ? "false" : "true", ok, bad);
+    printf("{\"ok\":%s,\"enrolled\":%zu,\"already_enrolled\":%zu,\"refused\":%zu}\n",
+           bad ? "false" : "true", ok, already, bad);
   else
-    printf("enrolled %zu passes (%zu refused)\n", ok, bad);
+    printf("enrolled %zu passes (%zu already enrolled, %zu refused)\n", ok, already, bad);
   return bad ? EXIT_REFUSED : EXIT_OK;
 }
 

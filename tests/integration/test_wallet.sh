@@ -175,6 +175,32 @@ expect 0 "balance of super shows suspended" -- K muni --json balance super
 check "super is a suspended merchant" -- jt 'd["kind"]=="merchant" and d["status"]=="suspended"'
 expect 0 "merchant reinstate super" -- K muni merchant reinstate super --reason "inspection passed"
 
+echo "== enrolment file with keys in use"
+for k in dave erin; do
+  S key new "$k" >/dev/null 2>"$ERR" || failed "key new $k"
+done
+DAVE=$(S key show dave) ERIN=$(S key show erin)
+printf 'address,household\n%s,hh-0010\n%s,hh-0001\n%s,hh-0011\n%s,hh-0012\n' \
+  "$DAVE" "$ANNA" "$CLUB" "$ERIN" >"$D/passes2.csv"
+expect 1 "pass enroll --csv: new, enrolled already, a merchant, new" -- \
+  K muni --json pass enroll --csv "$D/passes2.csv"
+check "enroll --csv: 2 enrolled, 1 already, 1 refused" -- \
+  jt 'not d["ok"] and d["enrolled"]==2 and d["already_enrolled"]==1 and d["refused"]==1'
+check "enroll --csv: names line 3 (enrolled already) and line 4 (key-in-use)" -- \
+  bash -c 'grep -q "^line 3: .* is enrolled already: skipped" "$1" && grep -q "^line 4 refused: key-in-use: .* by a merchant" "$1"' _ "$ERR"
+expect 0 "the row after the merchant's was enrolled" -- K muni --json balance erin
+check "erin is an active pass" -- jt 'd["kind"]=="pass" and d["status"]=="active"'
+expect 0 "club is still a merchant" -- K muni --json balance club
+check "club kind merchant" -- jt 'd["kind"]=="merchant"'
+expect 1 "pass enroll --csv: the same file again" -- K muni --json pass enroll --csv "$D/passes2.csv"
+check "again: nothing enrolled twice, 3 already, 1 refused" -- \
+  jt 'd["enrolled"]==0 and d["already_enrolled"]==3 and d["refused"]==1'
+printf 'address,household\n%s,hh-0020\n%s,hh-0021\n%s,hh-0022\n' "$ANNA2" "$DAVE" "$ANNA2" >"$D/repeat.csv"
+expect 2 "pass enroll --csv with an address twice" -- K muni pass enroll --csv "$D/repeat.csv"
+check "repeat: names line 4 and line 2" -- err_has "repeat.csv:4: the same address as line 2"
+K muni --json balance anna2 >"$OUT" 2>"$ERR"
+check "repeat: nothing sent (anna2 not enrolled)" -- jt 'd["kind"]=="unknown"'
+
 echo "== issue"
 expect 0 "issue single 50.00 to anna" -- K muni issue sport-2027 50.00 --to anna --ref single-1
 expect 0 "issue single 75.00 school to anna" -- K muni issue school-2027 75.00 --to anna --ref single-2
