@@ -654,6 +654,8 @@ static void replay(const struct chain *c, struct config *cf, size_t n_cf, struct
  * check, the rules, the durable commit; the signatures it finds verified).
  * Each signature is verified exactly once and all of it is inside the
  * timed span, from the first preverify to the last commit. */
+#define GROUP 4 /* blocks per sp_ledger_apply_batch in the grouped replay */
+#define GROUP_TEXT "4"
 #define LOOKAHEAD 2 /* blocks the signature checks may run ahead of apply */
 struct pipe {
   const struct chain *c;
@@ -662,6 +664,7 @@ struct pipe {
   pthread_cond_t cv;
   size_t verified; /* blocks below this index are preverified */
   size_t applying; /* the block being applied (or next to be) */
+  size_t group;    /* blocks per apply call */
   int rc;
 };
 
@@ -671,7 +674,8 @@ static void *pipe_verifier(void *arg)
   const struct chain *c = p->c;
   for (size_t i = c->n_setup; i < c->n_blocks; i++) {
     pthread_mutex_lock(&p->mu);
-    while (i > p->applying + LOOKAHEAD)
+    /* the next group may be verified whole while this one is applied */
+    while (i > p->applying + 2 * p->group - 2 + LOOKAHEAD)
       pthread_cond_wait(&p->cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
     int rc = sp_ledger_preverify(p->l, c->blocks[i].data, c->blocks[i].len);
@@ -685,7 +689,9 @@ static void *pipe_verifier(void *arg)
   return NULL;
 }
 
-static void replay_pipelined(const struct chain *c, struct config *x)
+/* group 1: sp_ledger_apply per block; more: sp_ledger_apply_batch of that
+ * many blocks (one LMDB transaction and one durable commit each). */
+static void replay_pipelined(const struct chain *c, struct config *x, size_t group)
 {
   subdir(x->dir, sizeof(x->dir), x->name);
   check_rc(sp_ledger_create(x->dir, c->genesis.data, c->genesis.len, &x->opts),
@@ -697,7 +703,11 @@ static void replay_pipelined(const struct chain *c, struct config *x)
     check_rc(sp_ledger_apply(x->l, c->blocks[i].data, c->blocks[i].len, &c->blocks[i].cert,
                              &why),
              "sp_ledger_apply", &why);
-  struct pipe p = {.c = c, .l = x->l, .verified = c->n_setup, .applying = c->n_setup};
+  struct pipe p = {.c = c,
+                   .l = x->l,
+                   .verified = c->n_setup,
+                   .applying = c->n_setup,
+                   .group = group};
   pthread_mutex_init(&p.mu, NULL);
   pthread_cond_init(&p.cv, NULL);
   long long w0 = io_write_bytes();
@@ -705,20 +715,26 @@ static void replay_pipelined(const struct chain *c, struct config *x)
   double t0 = now();
   pthread_t th;
   check(pthread_create(&th, NULL, pipe_verifier, &p) == 0, "pthread_create");
-  for (size_t i = c->n_setup; i < c->n_blocks; i++) {
+  for (size_t i = c->n_setup; i < c->n_blocks; i += group) {
+    size_t k = c->n_blocks - i < group ? c->n_blocks - i : group;
     double b0 = now();
     pthread_mutex_lock(&p.mu);
-    while (p.verified <= i)
+    while (p.verified < i + k)
       pthread_cond_wait(&p.cv, &p.mu);
     pthread_mutex_unlock(&p.mu);
-    int rc = sp_ledger_apply(x->l, c->blocks[i].data, c->blocks[i].len, &c->blocks[i].cert,
-                             &why);
-    check_rc(rc, "sp_ledger_apply", &why);
+    struct sp_block_in in[N_BLOCKS];
+    for (size_t j = 0; j < k; j++)
+      in[j] = (struct sp_block_in){c->blocks[i + j].data, c->blocks[i + j].len,
+                                   &c->blocks[i + j].cert};
+    int rc = k == 1 ? sp_ledger_apply(x->l, in[0].raw, in[0].len, in[0].commit, &why)
+                    : sp_ledger_apply_batch(x->l, in, k, &why);
+    check_rc(rc, k == 1 ? "sp_ledger_apply" : "sp_ledger_apply_batch", &why);
     pthread_mutex_lock(&p.mu);
-    p.applying = i + 1;
+    p.applying = i + k;
     pthread_cond_broadcast(&p.cv);
     pthread_mutex_unlock(&p.mu);
-    x->r.block_ms[i - c->n_setup] = (now() - b0) * 1e3;
+    for (size_t j = 0; j < k; j++) /* the group's time, spread over its blocks */
+      x->r.block_ms[i + j - c->n_setup] = (now() - b0) * 1e3 / (double)k;
   }
   pthread_join(th, NULL);
   x->r.seconds = now() - t0;
@@ -918,11 +934,14 @@ int main(int argc, char **argv)
    * the lockstep ones together */
   struct config pipelined = {.name = "pipelined", .opts = {.no_sync = false}};
   struct config pipelined_ns = {.name = "pipelined_nosync", .opts = {.no_sync = true}};
+  struct config grouped = {.name = "grouped", .opts = {.no_sync = false}};
   raw_verify_for(&rv, SLICE_SECONDS * N_BLOCKS / 2);
-  replay_pipelined(c, &pipelined);
+  replay_pipelined(c, &pipelined, 1);
   raw_verify_for(&rv, SLICE_SECONDS * N_BLOCKS / 2);
-  replay_pipelined(c, &pipelined_ns);
+  replay_pipelined(c, &pipelined_ns, 1);
   config_close(&pipelined_ns);
+  raw_verify_for(&rv, SLICE_SECONDS * N_BLOCKS / 2);
+  replay_pipelined(c, &grouped, GROUP);
   raw_verify_for(&rv, SLICE_SECONDS * N_BLOCKS / 2);
   double verify_1core = (double)rv.n / rv.seconds;
   double limit = verify_1core * (double)cores;
@@ -939,6 +958,15 @@ int main(int argc, char **argv)
             "per block: waiting for them + sp_ledger_apply)",
             &pipelined.r);
   config_close(&pipelined);
+  double group_rate = (double)c->timed_txs / grouped.r.seconds;
+  figure("ledger_apply_tx_per_s_grouped", group_rate, "tx/s", group_rate / limit, "-");
+  print_run("the same pipelined replay, " GROUP_TEXT " blocks per sp_ledger_apply_batch (one durable "
+            "commit each, as block sync does)",
+            &grouped.r);
+  if (grouped.r.written >= 0)
+    figure("apply_bytes_written_per_tx_grouped", (double)grouped.r.written / (double)c->timed_txs,
+           "bytes/tx", -1, "-");
+  config_close(&grouped);
   double pipe_ns_rate = (double)c->timed_txs / pipelined_ns.r.seconds;
   figure("ledger_apply_tx_per_s_nosync", pipe_ns_rate, "tx/s", pipe_ns_rate / limit, "-");
   print_run("the same pipelined replay with no_sync (what waiting for the disk costs)",

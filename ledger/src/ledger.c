@@ -571,6 +571,44 @@ static int apply_txs(struct wctx *w, struct sp_ledger *l, const struct sp_block 
   return w->rc;
 }
 
+/* Everything a block does to w, once check_block has passed: its
+ * transactions, the conservation invariant, the state digest, its
+ * records and (if given) its own certificate, then the signatures it
+ * started on the pool. next is the tip it makes. w->changes must hold
+ * this block's changes only. */
+static int apply_block(struct wctx *w, struct sp_ledger *l, const struct sp_block *b,
+                       const uint8_t *raw, size_t n, const uint8_t hash[SP_HASH_LEN],
+                       const struct sp_tip *tip, uint8_t (*txids)[SP_HASH_LEN],
+                       const struct sp_cert *commit, struct sigjob *j, struct sp_tip *next,
+                       struct sp_refusal *why)
+{
+  int rc;
+  if ((rc = apply_txs(w, l, b, txids, why)))
+    return rc;
+  if ((rc = rules_check_conservation(w, why))) {
+    if (rc == SP_LE_REFUSED && why)
+      why->height = b->header.height;
+    return rc;
+  }
+  memset(next, 0, sizeof(*next));
+  next->height = b->header.height;
+  next->time_ms = b->header.time_ms;
+  memcpy(next->hash, hash, SP_HASH_LEN);
+  digest_next(l, w, tip->state_digest, next->state_digest);
+  if (memcmp(next->state_digest, b->header.state_digest, SP_HASH_LEN) != 0)
+    return block_refuse(why, b->header.height, SP_R_BLOCK_STATE_DIGEST, "state digest differs from the result of applying it");
+  put_block(w, b->header.height, raw, n, hash, b->has_last_commit ? &b->last_commit : NULL,
+            next);
+  if (commit)
+    put_cert(w, commit);
+  /* the rules ran while the pool checked signatures: nothing is written
+   * before every one of them holds */
+  long bad = sigjob_wait(j);
+  if (bad >= 0)
+    return refuse_bad_sig(why, b->header.height, bad);
+  return w->rc;
+}
+
 /* One attempt at the write transaction of a block. */
 static int apply_once(struct sp_ledger *l, const struct sp_block *b, const uint8_t *raw,
                       size_t n, const uint8_t hash[SP_HASH_LEN], const struct sp_tip *tip,
@@ -586,38 +624,12 @@ static int apply_once(struct sp_ledger *l, const struct sp_block *b, const uint8
     w.height = b->header.height;
     mdb_dbi_open(w.txn, "lastw", MDB_CREATE, &w.lastw);
   }
-  if ((rc = apply_txs(&w, l, b, txids, why)))
+  struct sp_tip next;
+  if ((rc = apply_block(&w, l, b, raw, n, hash, tip, txids, commit, j, &next, why)))
     goto abort;
-  if ((rc = rules_check_conservation(&w, why))) {
-    if (rc == SP_LE_REFUSED && why)
-      why->height = b->header.height;
-    goto abort;
-  }
-  struct sp_tip next = {.height = b->header.height, .time_ms = b->header.time_ms};
-  memcpy(next.hash, hash, SP_HASH_LEN);
-  digest_next(l, &w, tip->state_digest, next.state_digest);
-  if (memcmp(next.state_digest, b->header.state_digest, SP_HASH_LEN) != 0) {
-    rc = block_refuse(why, b->header.height, SP_R_BLOCK_STATE_DIGEST, "state digest differs from the result of applying it");
-    goto abort;
-  }
-  put_block(&w, b->header.height, raw, n, hash, b->has_last_commit ? &b->last_commit : NULL,
-            &next);
-  if (commit)
-    put_cert(&w, commit);
-  /* the rules ran while the pool checked signatures: nothing is written
-   * before every one of them holds */
-  long bad = sigjob_wait(j);
-  if (bad >= 0) {
-    rc = refuse_bad_sig(why, b->header.height, bad);
-    goto abort;
-  }
   if (dry_run) {
-    rc = w.rc;
-    if (rc == SP_LE_OK) {
-      stage(l, &w, b->header.height, hash, raw, n);
-      return rc;
-    }
-    goto abort;
+    stage(l, &w, b->header.height, hash, raw, n);
+    return SP_LE_OK;
   }
   return wctx_commit(&w);
 abort:
@@ -724,6 +736,100 @@ int sp_ledger_apply(struct sp_ledger *l, const uint8_t *raw, size_t n,
                     const struct sp_cert *commit, struct sp_refusal *why)
 {
   return apply_or_check(l, raw, n, commit, false, why);
+}
+
+/* One try at a batch in one write transaction (see sp_ledger_apply_batch).
+ * The blocks are decoded; tip is the committed tip below the first. */
+static int apply_batch_once(struct sp_ledger *l, const struct sp_block_in *in,
+                            const struct sp_block *bs, const uint8_t (*hashes)[SP_HASH_LEN],
+                            size_t n, const struct sp_tip *tip, struct sp_refusal *why)
+{
+  struct wctx w;
+  int rc = wctx_begin(&w, &l->st, false);
+  if (rc)
+    return rc;
+  struct sp_tip cur = *tip, next;
+  for (size_t i = 0; i < n && rc == SP_LE_OK; i++) {
+    const struct sp_block *b = &bs[i];
+    uint8_t(*txids)[SP_HASH_LEN] = NULL;
+    struct sigjob j = {0};
+    if (b->n_txs && (txids = malloc((size_t)b->n_txs * SP_HASH_LEN)) == NULL) {
+      rc = SP_LE_NOMEM;
+      break;
+    }
+    /* each block's digest covers its own changes only */
+    crypto_generichash_init(&w.changes, NULL, 0, SP_HASH_LEN);
+    rc = check_block(l, b, in[i].len, &cur, txids, &j, why);
+    if (rc == SP_LE_OK && in[i].commit)
+      rc = check_commit(l, in[i].commit, b->header.height, hashes[i], why);
+    if (rc == SP_LE_OK)
+      rc = apply_block(&w, l, b, in[i].raw, in[i].len, hashes[i], &cur, txids, in[i].commit,
+                       &j, &next, why);
+    if (rc == SP_LE_OK || rc == SP_LE_REFUSED) {
+      long bad = sigjob_wait(&j); /* as in apply_or_check: a forgery first */
+      if (bad >= 0)
+        rc = refuse_bad_sig(why, b->header.height, bad);
+    }
+    sigjob_free(&j);
+    free(txids);
+    if (rc == SP_LE_OK)
+      cur = next;
+  }
+  if (rc) {
+    wctx_abort(&w);
+    return rc;
+  }
+  return wctx_commit(&w);
+}
+
+int sp_ledger_apply_batch(struct sp_ledger *l, const struct sp_block_in *in, size_t n,
+                          struct sp_refusal *why)
+{
+  if (why)
+    memset(why, 0, sizeof(*why));
+  struct sp_tip tip;
+  int rc = sp_ledger_tip(l, &tip);
+  if (rc)
+    return rc;
+  struct sp_block *bs = calloc(n ? n : 1, sizeof(*bs));
+  uint8_t(*hashes)[SP_HASH_LEN] = malloc((n ? n : 1) * SP_HASH_LEN);
+  size_t decoded = 0;
+  bool one_by_one = n < 2 || l->track_lastw;
+  if (bs == NULL || hashes == NULL) {
+    rc = SP_LE_NOMEM;
+    goto out;
+  }
+  for (; decoded < n && !one_by_one; decoded++) {
+    if (sp_block_decode(in[decoded].raw, in[decoded].len, &bs[decoded]) != SP_OK) {
+      one_by_one = true; /* sp_ledger_apply names it */
+      break;
+    }
+    sp_header_hash(&bs[decoded].header, hashes[decoded]);
+    /* only a run that starts right above the tip is done in one go */
+    if (bs[decoded].header.height != tip.height + 1 + decoded)
+      one_by_one = true;
+  }
+  if (!one_by_one) {
+    staged_drop(l);
+    for (int attempt = 0;; attempt++) {
+      rc = apply_batch_once(l, in, bs, (const uint8_t(*)[SP_HASH_LEN])hashes, n, &tip, why);
+      if (rc != MDB_MAP_FULL)
+        break;
+      if (attempt == MAP_FULL_RETRIES || (rc = grow_map(l)))
+        break;
+    }
+    if (rc == MDB_MAP_FULL)
+      rc = SP_LE_STORE;
+  } else {
+    for (size_t i = 0; i < n && rc == SP_LE_OK; i++)
+      rc = sp_ledger_apply(l, in[i].raw, in[i].len, in[i].commit, why);
+  }
+out:
+  for (size_t i = 0; i < decoded && bs; i++)
+    sp_block_clear(&bs[i]);
+  free(bs);
+  free(hashes);
+  return rc;
 }
 
 int sp_ledger_check_block(struct sp_ledger *l, const uint8_t *raw, size_t n,

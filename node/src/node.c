@@ -656,56 +656,86 @@ static void request_blocks(struct node *n, struct peer_info *pi, uint64_t from)
   send_msg(pi, &m);
 }
 
-/* Block sync checks the signatures of block i + 1 on another thread while
- * block i is applied (the ledger remembers them; its apply still checks
- * everything else, and any signature it has not seen verify). */
+/* Block sync applies the blocks of an answer in groups of SYNC_GROUP, each
+ * group in one LMDB transaction with one durable commit
+ * (sp_ledger_apply_batch: every block still checked in full), and checks
+ * the signatures of the next group on another thread meanwhile (the ledger
+ * remembers them). */
+#define SYNC_GROUP 4
+
 struct ahead {
   struct sp_ledger *l;
   struct sp_buf *blk;
+  size_t n;
 };
 
 static void *verify_ahead(void *arg)
 {
   struct ahead *a = arg;
-  sp_ledger_preverify(a->l, a->blk->data, a->blk->len);
+  for (size_t k = 0; k < a->n; k++)
+    sp_ledger_preverify(a->l, a->blk[k].data, a->blk[k].len);
   return NULL;
+}
+
+/* Encode up to SYNC_GROUP blocks of the answer from index i into bufs;
+ * how many (0 at the end, or when one does not encode). */
+static size_t encode_group(const struct sp_msg *m, uint32_t i, struct sp_buf *bufs)
+{
+  size_t k = 0;
+  for (; k < SYNC_GROUP && i + k < m->u.blocks.n; k++) {
+    sp_buf_reset(&bufs[k]);
+    if (sp_block_encode(&m->u.blocks.v[i + k].block, &bufs[k]) != SP_OK)
+      break;
+  }
+  return k;
 }
 
 static void on_blocks_a(struct node *n, struct peer_info *pi, const struct sp_msg *m)
 {
   uint64_t before = tip_height(n);
-  struct sp_buf buf[2], *cur = &buf[0], *next = &buf[1];
-  sp_buf_init(&buf[0], SP_MAX_BLOCK_BYTES);
-  sp_buf_init(&buf[1], SP_MAX_BLOCK_BYTES);
+  struct sp_buf buf[2][SYNC_GROUP];
+  struct sp_buf *cur = buf[0], *next = buf[1];
+  for (size_t k = 0; k < SYNC_GROUP; k++) {
+    sp_buf_init(&buf[0][k], SP_MAX_BLOCK_BYTES);
+    sp_buf_init(&buf[1][k], SP_MAX_BLOCK_BYTES);
+  }
   uint32_t i = 0;
   while (i < m->u.blocks.n && m->u.blocks.v[i].block.header.height <= tip_height(n))
     i++;
-  bool have = i < m->u.blocks.n && sp_block_encode(&m->u.blocks.v[i].block, cur) == SP_OK;
-  for (; have; i++) {
-    const struct sp_block_entry *e = &m->u.blocks.v[i];
-    sp_buf_reset(next);
-    bool have_next =
-        i + 1 < m->u.blocks.n && sp_block_encode(&m->u.blocks.v[i + 1].block, next) == SP_OK;
-    struct ahead a = {n->l, next};
+  size_t n_cur = encode_group(m, i, cur);
+  while (n_cur) {
+    size_t n_next = n_cur == SYNC_GROUP ? encode_group(m, i + (uint32_t)n_cur, next) : 0;
+    struct ahead a = {n->l, next, n_next};
     pthread_t th;
-    bool ahead = have_next && pthread_create(&th, NULL, verify_ahead, &a) == 0;
+    bool ahead = n_next && pthread_create(&th, NULL, verify_ahead, &a) == 0;
+    struct sp_block_in in[SYNC_GROUP];
+    for (size_t k = 0; k < n_cur; k++)
+      in[k] = (struct sp_block_in){cur[k].data, cur[k].len, &m->u.blocks.v[i + k].cert};
+    uint64_t h0 = tip_height(n);
     struct sp_refusal why;
-    int rc = sp_ledger_apply(n->l, cur->data, cur->len, &e->cert, &why);
+    int rc = sp_ledger_apply_batch(n->l, in, n_cur, &why);
     if (ahead)
       pthread_join(th, NULL);
+    /* the blocks now in the ledger (after a refusal, those before it when
+     * the batch went block by block) */
+    uint64_t h1 = tip_height(n);
+    for (size_t k = 0; k < n_cur && h0 + k < h1; k++)
+      after_block(n, cur[k].data, cur[k].len);
     if (rc) {
-      LOG_W(e->block.header.height, sp_peer_pk(pi->p), "synced block refused: %s",
-            rc == SP_LE_REFUSED ? why.msg : sp_ledger_strerror(rc));
+      LOG_W(rc == SP_LE_REFUSED ? why.height : h1 + 1, sp_peer_pk(pi->p),
+            "synced block refused: %s", rc == SP_LE_REFUSED ? why.msg : sp_ledger_strerror(rc));
       break;
     }
-    after_block(n, cur->data, cur->len);
+    i += (uint32_t)n_cur;
     struct sp_buf *t = cur;
     cur = next;
     next = t;
-    have = have_next;
+    n_cur = n_next;
   }
-  sp_buf_free(&buf[0]);
-  sp_buf_free(&buf[1]);
+  for (size_t k = 0; k < SYNC_GROUP; k++) {
+    sp_buf_free(&buf[0][k]);
+    sp_buf_free(&buf[1][k]);
+  }
   n->sync_asked = 0;
   uint64_t after = tip_height(n);
   if (after > before) {

@@ -1002,6 +1002,123 @@ static void test_staged(void **state)
   fx_free(w.f);
 }
 
+/* sp_ledger_apply_batch: blocks 1..5 of one ledger, with their
+ * certificates, replayed into fresh ledgers in one transaction. */
+#define BATCH_N 5
+static void test_apply_batch(void **state)
+{
+  (void)state;
+  struct world w;
+  world_setup(&w); /* block 1 */
+  struct fx *f = w.f;
+  for (int h = 2; h <= BATCH_N; h++) {
+    struct sp_tx t = fx_pay(w.club.pk, "sport-2027", (uint64_t)(100 * h)), d[1];
+    fx_sign_as(f, h % 2 ? &w.pass1 : &w.pass2, &t, &d[0]);
+    struct sp_buf raw;
+    propose_all(f, d, 1, &raw);
+    apply_ok(&w, &raw);
+    sp_buf_free(&raw);
+    clear_txs(d, 1);
+  }
+  struct sp_buf raw[BATCH_N];
+  struct sp_cert cert[BATCH_N];
+  struct sp_block_in in[BATCH_N];
+  for (int i = 0; i < BATCH_N; i++) {
+    bool has = false;
+    sp_buf_init(&raw[i], SP_MAX_BLOCK_BYTES);
+    assert_int_equal(sp_ledger_block(f->l, (uint64_t)i + 1, &raw[i], &cert[i], &has), 0);
+    assert_true(has);
+    in[i] = (struct sp_block_in){raw[i].data, raw[i].len, &cert[i]};
+  }
+  struct sp_tip want;
+  assert_int_equal(sp_ledger_tip(f->l, &want), 0);
+  assert_int_equal(want.height, BATCH_N);
+
+  /* all five in one go: the same tip, digest and balances, and the copy
+   * verifies from genesis */
+  struct sp_ledger *l2 = NULL;
+  char dir[300];
+  snprintf(dir, sizeof(dir), "%s-batch", f->dir);
+  struct sp_ledger_opts o = {.no_sync = true};
+  assert_int_equal(sp_ledger_create(dir, f->genesis.data, f->genesis.len, &o), 0);
+  assert_int_equal(sp_ledger_open(&l2, dir, &o), 0);
+  struct sp_refusal why;
+  int rc = sp_ledger_apply_batch(l2, in, BATCH_N, &why);
+  if (rc)
+    fail_msg("batch refused (%d): %s", rc, why.msg);
+  struct sp_tip got;
+  assert_int_equal(sp_ledger_tip(l2, &got), 0);
+  assert_memory_equal(&got, &want, sizeof(got));
+  struct sp_verify_report rep;
+  assert_int_equal(sp_ledger_verify(l2, "/tmp", &rep), 0);
+  assert_true(rep.ok);
+  sp_ledger_close(l2);
+  fx_rmrf(dir);
+
+  /* block 4 with a wrong state digest: nothing of the batch is written,
+   * and the refusal names block 4 */
+  struct sp_block b4;
+  assert_int_equal(sp_block_decode(raw[3].data, raw[3].len, &b4), 0);
+  b4.header.state_digest[0] ^= 1;
+  struct sp_buf bad4;
+  reencode(&b4, &bad4);
+  sp_block_clear(&b4);
+  struct sp_block_in tampered[BATCH_N];
+  memcpy(tampered, in, sizeof(in));
+  tampered[3] = (struct sp_block_in){bad4.data, bad4.len, NULL};
+  assert_int_equal(sp_ledger_create(dir, f->genesis.data, f->genesis.len, &o), 0);
+  assert_int_equal(sp_ledger_open(&l2, dir, &o), 0);
+  assert_int_equal(sp_ledger_apply_batch(l2, tampered, BATCH_N, &why), SP_LE_REFUSED);
+  assert_int_equal(why.reason, SP_R_BLOCK_STATE_DIGEST);
+  assert_int_equal(why.height, 4);
+  assert_int_equal(sp_ledger_tip(l2, &got), 0);
+  assert_int_equal(got.height, 0);
+
+  /* a forged signature in block 2: refused as such, nothing written */
+  struct sp_block b2;
+  assert_int_equal(sp_block_decode(raw[1].data, raw[1].len, &b2), 0);
+  b2.txs[0].sig[5] ^= 0x10;
+  recompute_root(&b2);
+  struct sp_buf bad2;
+  reencode(&b2, &bad2);
+  sp_block_clear(&b2);
+  struct sp_block_in forged[2] = {in[0], {bad2.data, bad2.len, NULL}};
+  assert_int_equal(sp_ledger_apply_batch(l2, forged, 2, &why), SP_LE_REFUSED);
+  assert_int_equal(why.reason, SP_R_BLOCK_TX);
+  assert_int_equal(why.tx_reason, SP_R_BAD_SIGNATURE);
+  assert_int_equal(why.height, 2);
+  assert_int_equal(sp_ledger_tip(l2, &got), 0);
+  assert_int_equal(got.height, 0);
+  sp_buf_free(&bad2);
+
+  /* blocks 1-3, then 3-5: the second batch starts below the tip, so it
+   * goes block by block (3 is a no-op) and still ends at the same tip */
+  assert_int_equal(sp_ledger_apply_batch(l2, in, 3, &why), 0);
+  assert_int_equal(sp_ledger_tip(l2, &got), 0);
+  assert_int_equal(got.height, 3);
+  assert_int_equal(sp_ledger_apply_batch(l2, in + 2, 3, &why), 0);
+  assert_int_equal(sp_ledger_tip(l2, &got), 0);
+  assert_memory_equal(&got, &want, sizeof(got));
+  /* a block of another height in the middle: refused as sp_ledger_apply
+   * refuses it, after the blocks before it are applied */
+  struct sp_block_in gap[2] = {in[0], in[2]};
+  sp_ledger_close(l2);
+  fx_rmrf(dir);
+  assert_int_equal(sp_ledger_create(dir, f->genesis.data, f->genesis.len, &o), 0);
+  assert_int_equal(sp_ledger_open(&l2, dir, &o), 0);
+  assert_int_equal(sp_ledger_apply_batch(l2, gap, 2, &why), SP_LE_REFUSED);
+  assert_int_equal(why.reason, SP_R_BLOCK_WRONG_HEIGHT);
+  assert_int_equal(sp_ledger_tip(l2, &got), 0);
+  assert_int_equal(got.height, 1);
+  sp_ledger_close(l2);
+  fx_rmrf(dir);
+
+  sp_buf_free(&bad4);
+  for (int i = 0; i < BATCH_N; i++)
+    sp_buf_free(&raw[i]);
+  fx_free(f);
+}
+
 static void test_block_tx_rules(void **state)
 {
   (void)state;
@@ -2117,6 +2234,7 @@ int main(void)
       cmocka_unit_test(test_staged),
       cmocka_unit_test(test_block_tx_rules),
       cmocka_unit_test(test_conflict_and_noop),
+      cmocka_unit_test(test_apply_batch),
       cmocka_unit_test(test_property),
       cmocka_unit_test(test_log_proofs),
   };

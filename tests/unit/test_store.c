@@ -165,8 +165,10 @@ static void child_cert(const struct fx *f, uint64_t height, const uint8_t hash[H
   c->n_sigs = 3;
 }
 
-/* One block: the setup on an empty chain, else an issue and payments. */
-static int child_block(struct child_ctx *c)
+/* One block: the setup on an empty chain, else an issue and payments.
+ * Applied to c->l; a copy of the block and its certificate go to out and
+ * out_cert if given. */
+static int child_block(struct child_ctx *c, struct sp_buf *out, struct sp_cert *out_cert)
 {
   struct fx *f = c->f;
   struct sp_tip tip;
@@ -240,6 +242,13 @@ static int child_block(struct child_ctx *c)
     struct sp_refusal why;
     if (sp_ledger_apply(c->l, blk.data, blk.len, &cert, &why))
       rc = 37;
+    if (rc == 0 && out) {
+      sp_buf_reset(out);
+      sp_buf_append(out, blk.data, blk.len);
+      if (out->err)
+        rc = 38;
+      *out_cert = cert;
+    }
   }
   sp_buf_free(&blk);
   for (size_t i = 0; i < n; i++)
@@ -260,8 +269,62 @@ static void child_init(void)
     signal(sigs[i], SIG_DFL);
 }
 
-static void child_run(struct fx *f) __attribute__((noreturn));
-static void child_run(struct fx *f)
+/* Group mode: blocks are built on a scratch ledger (no fsync) that first
+ * replays the durable one, and reach the durable one CHILD_GROUP at a time
+ * through sp_ledger_apply_batch (one transaction, one durable commit). */
+#define CHILD_GROUP 3
+static int child_groups(struct child_ctx *c, struct sp_ledger *target, bool verbose)
+{
+  struct fx *f = c->f;
+  char dir[300];
+  snprintf(dir, sizeof(dir), "%s-builder", f->dir);
+  fx_rmrf(dir);
+  struct sp_ledger_opts o = {.no_sync = true, .verify_threads = 1};
+  if (sp_ledger_create(dir, f->genesis.data, f->genesis.len, &o) ||
+      sp_ledger_open(&c->l, dir, &o))
+    return 40;
+  struct sp_tip tip;
+  if (sp_ledger_tip(target, &tip))
+    return 41;
+  struct sp_buf raw[CHILD_GROUP];
+  struct sp_cert cert[CHILD_GROUP];
+  for (int k = 0; k < CHILD_GROUP; k++)
+    sp_buf_init(&raw[k], SP_MAX_BLOCK_BYTES);
+  int rc = 0;
+  for (uint64_t h = 1; h <= tip.height && rc == 0; h++) {
+    bool has = false;
+    struct sp_refusal why;
+    sp_buf_reset(&raw[0]);
+    if (sp_ledger_block(target, h, &raw[0], &cert[0], &has) || !has ||
+        sp_ledger_apply(c->l, raw[0].data, raw[0].len, &cert[0], &why))
+      rc = 42;
+  }
+  for (int i = 0; i < CHILD_MAX_BLOCKS / CHILD_GROUP && rc == 0; i++) {
+    struct sp_block_in in[CHILD_GROUP];
+    for (int k = 0; k < CHILD_GROUP && rc == 0; k++) {
+      rc = child_block(c, &raw[k], &cert[k]);
+      in[k] = (struct sp_block_in){raw[k].data, raw[k].len, &cert[k]};
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct sp_refusal why;
+    if (rc == 0 && sp_ledger_apply_batch(target, in, CHILD_GROUP, &why))
+      rc = 43;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (verbose)
+      fprintf(stderr, "    child group %d: %ld us\n", i,
+              (long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
+  }
+  for (int k = 0; k < CHILD_GROUP; k++)
+    sp_buf_free(&raw[k]);
+  sp_ledger_close(c->l);
+  c->l = target;
+  fx_rmrf(dir);
+  return rc;
+}
+
+static void child_run(struct fx *f, bool groups) __attribute__((noreturn));
+static void child_run(struct fx *f, bool groups)
 {
   child_init();
   struct child_ctx c;
@@ -281,10 +344,15 @@ static void child_run(struct fx *f)
   if (sp_ledger_open(&c.l, f->dir, &o))
     _exit(3);
   bool verbose = getenv("SP_TEST_VERBOSE") != NULL;
-  for (int i = 0; i < CHILD_MAX_BLOCKS; i++) {
+  if (groups) {
+    int rc = child_groups(&c, c.l, verbose);
+    if (rc)
+      _exit(rc);
+  }
+  for (int i = 0; i < CHILD_MAX_BLOCKS && !groups; i++) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = child_block(&c);
+    int rc = child_block(&c, NULL, NULL);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (verbose)
       fprintf(stderr, "    child block %d: %ld us\n", i,
@@ -346,9 +414,12 @@ static uint64_t check_after_crash(struct fx *f, uint64_t min_height)
   return tip.height;
 }
 
-static void test_crash_safety(void **state)
+/* Kill a child that applies blocks durably, CRASH_ROUNDS times, at random
+ * moments; after each kill the store must reopen at a whole, certified
+ * block that verifies from genesis. groups: the child commits three
+ * blocks per transaction (sp_ledger_apply_batch). */
+static void crash_rounds(bool groups)
 {
-  (void)state;
   struct fx *f = fx_new();
   sp_ledger_close(f->l); /* never share an LMDB environment across fork */
   f->l = NULL;
@@ -368,7 +439,7 @@ static void test_crash_safety(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
-      child_run(f);
+      child_run(f, groups);
     sleep_ms(delay);
     /* still running? then it dies in the middle of whatever it does */
     int st = 0;
@@ -385,6 +456,9 @@ static void test_crash_safety(void **state)
     if (getenv("SP_TEST_VERBOSE"))
       printf("  round %2d: killed after %2u ms at height %llu (+%llu)\n", round, delay,
              (unsigned long long)h, (unsigned long long)(h - height));
+    /* a group is one transaction: never a part of one */
+    if (groups)
+      assert_int_equal((h - height) % CHILD_GROUP, 0);
     if (h > height)
       progressed++;
     if (h - height < CHILD_MAX_BLOCKS)
@@ -397,6 +471,18 @@ static void test_crash_safety(void **state)
   assert_true(height > 0);
   fx_open(f);
   fx_free(f);
+}
+
+static void test_crash_safety(void **state)
+{
+  (void)state;
+  crash_rounds(false);
+}
+
+static void test_crash_safety_groups(void **state)
+{
+  (void)state;
+  crash_rounds(true);
 }
 
 /* ================================================== 2. tamper detection */
@@ -1350,6 +1436,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_crash_safety),
+      cmocka_unit_test(test_crash_safety_groups),
       cmocka_unit_test(test_tamper_tx_signature),
       cmocka_unit_test(test_tamper_tx_body),
       cmocka_unit_test(test_tamper_balance),

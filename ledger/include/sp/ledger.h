@@ -188,6 +188,25 @@ int sp_ledger_preverify(struct sp_ledger *l, const uint8_t *block, size_t n);
 int sp_ledger_apply(struct sp_ledger *l, const uint8_t *block, size_t n,
                     const struct sp_cert *commit, struct sp_refusal *why);
 
+/* A block and (optionally) its own commit certificate. */
+struct sp_block_in {
+  const uint8_t *raw;
+  size_t len;
+  const struct sp_cert *commit;
+};
+
+/* Apply n consecutive blocks that start right above the tip in ONE LMDB
+ * write transaction and one durable commit (group commit, for block sync
+ * and replays): each block is checked exactly as sp_ledger_apply checks it
+ * (links to the block before it, last commit, tx root, signatures, every
+ * rule, its own state digest, its certificate if given), and pages that
+ * several of them change are written once. All or nothing: on a refusal
+ * nothing is written and why names the block at fault. Blocks that do not
+ * start right above the tip (or do not decode) are applied one by one
+ * with sp_ledger_apply, up to the first error. */
+int sp_ledger_apply_batch(struct sp_ledger *l, const struct sp_block_in *blocks, size_t n,
+                          struct sp_refusal *why);
+
 /* Everything sp_ledger_apply checks for the next block, without writing:
  * consensus's valid(v). A block at an applied height is refused as a
  * conflict unless it is the same block. */
