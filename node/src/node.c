@@ -21,7 +21,7 @@
 #include "sp/proto.h"
 
 #define AGENT "stadjerd/" SP_VERSION_STRING
-#define MAX_PENDING_PER_PEER 256   /* admissions in flight before we stop reading */
+#define MAX_PENDING_PER_PEER 1024  /* admissions in flight before we stop reading */
 #define ADMIT_BATCH 32             /* admissions handed to the pool at once, at most */
 #define OUT_QUEUE (64u * 1024 * 1024)
 #define STATUS_EVERY_MS 1000
@@ -545,6 +545,9 @@ static void cons_start_next(struct node *n)
    * no admissions). The timer always goes through the loop. */
   n->waiting = true;
   uint64_t wait = n->mp.n > 0 || n->empty_ms == 0 ? COMMIT_PAUSE_MS : n->empty_ms;
+  /* with a quarter of a block waiting already, batching buys nothing */
+  if (n->mp.n >= n->g->params.max_block_txs / 4 + 1)
+    wait = 0;
   uv_timer_start(&n->next_timer, on_next_timer, wait, 0);
 }
 
