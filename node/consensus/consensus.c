@@ -7,6 +7,11 @@
 #include "sp/crypto.h"
 #include "sp/error.h"
 
+/* Format of the snapshots written (docs/consensus.md 6); 1 is still read:
+ * it wrote the locked, valid and proposed blocks in full, even when they
+ * are one block. */
+#define SNAPSHOT_VERSION 2
+
 const struct sp_cons_timeouts sp_cons_default_timeouts = {
     .propose_base = 3000, .propose_delta = 500,
     .prevote_base = 1000, .prevote_delta = 500,
@@ -354,18 +359,37 @@ static uint32_t polka_count(struct sp_cons *c)
   return n;
 }
 
+/* Is id the block of our lock, or of our valid value? (Format 2 of the
+ * snapshot writes such a block once: a later field that repeats it is an
+ * empty bin.) */
+static bool is_locked_id(const struct sp_cons *c, const uint8_t id[SP_HASH_LEN])
+{
+  return c->locked_round != SP_ROUND_NONE && memcmp(c->locked_id, id, SP_HASH_LEN) == 0;
+}
+
+static bool is_valid_id(const struct sp_cons *c, const uint8_t id[SP_HASH_LEN])
+{
+  return c->valid_round != SP_ROUND_NONE && memcmp(c->valid_id, id, SP_HASH_LEN) == 0;
+}
+
 static int snapshot(struct sp_cons *c, struct sp_buf *b)
 {
   struct rstate *r = find_round(c, c->round);
   sp_wr_array(b, 11);
-  sp_wr_uint(b, 1);
+  sp_wr_uint(b, SNAPSHOT_VERSION);
   sp_wr_uint(b, c->height);
   sp_wr_uint(b, c->round);
   sp_wr_uint(b, c->step);
   sp_wr_int(b, c->locked_round);
   sp_wr_bin(b, c->locked, (uint32_t)c->locked_len);
   sp_wr_int(b, c->valid_round);
-  sp_wr_bin(b, c->validv, (uint32_t)c->valid_len);
+  /* most of the time the valid value is the locked one, and our own
+   * proposal is one of them: a block can be megabytes, written before
+   * every vote, so each is written once */
+  if (c->valid_round != SP_ROUND_NONE && is_locked_id(c, c->valid_id))
+    sp_wr_bin(b, NULL, 0);
+  else
+    sp_wr_bin(b, c->validv, (uint32_t)c->valid_len);
   uint32_t nv = r ? (uint32_t)r->own_prevote + (uint32_t)r->own_precommit : 0;
   sp_wr_array(b, nv);
   if (r && r->own_prevote)
@@ -375,7 +399,10 @@ static int snapshot(struct sp_cons *c, struct sp_buf *b)
   if (c->own_prop && r && r->have_prop) {
     sp_wr_array(b, 2);
     sp__proposal_write(b, &c->my_prop);
-    sp_wr_bin(b, r->block, (uint32_t)r->block_len);
+    if (is_locked_id(c, c->my_prop.block) || is_valid_id(c, c->my_prop.block))
+      sp_wr_bin(b, NULL, 0);
+    else
+      sp_wr_bin(b, r->block, (uint32_t)r->block_len);
   } else {
     sp_wr_array(b, 0);
   }
@@ -895,8 +922,11 @@ int sp_cons_restore(struct sp_cons *c, const uint8_t *snap, size_t n)
   return SP_OK;
 }
 
-static int restore_value(struct sp_cons *c, struct sp_rd *r, int64_t *round, uint8_t **v,
-                         size_t *len, uint8_t id[SP_HASH_LEN])
+/* A value of a snapshot; in format 2 an empty bin with a round means the
+ * same block as `same` (the locked value), which must then exist. */
+static int restore_value(struct sp_cons *c, struct sp_rd *r, uint64_t ver, int64_t *round,
+                         uint8_t **v, size_t *len, uint8_t id[SP_HASH_LEN],
+                         const uint8_t *same, size_t same_len)
 {
   const uint8_t *p;
   uint32_t bn;
@@ -905,6 +935,12 @@ static int restore_value(struct sp_cons *c, struct sp_rd *r, int64_t *round, uin
     return rc;
   if (*round == SP_ROUND_NONE)
     return bn == 0 ? SP_OK : SP_E_RANGE;
+  if (bn == 0 && ver >= 2) {
+    if (same == NULL)
+      return SP_E_RANGE;
+    p = same;
+    bn = (uint32_t)same_len;
+  }
   if ((*v = dup_bytes(p, bn)) == NULL)
     return SP_E_NOMEM;
   *len = bn;
@@ -939,13 +975,15 @@ static int resume(struct sp_cons *c, struct sp_cons_actions *out, bool *resumed)
       (rc = sp_rd_uint(r, &height)) || (rc = sp_rd_uint_max(r, &round, UINT32_MAX)) ||
       (rc = sp_rd_uint_max(r, &step, SP_STEP_PRECOMMIT)))
     return rc;
-  if (ver != 1)
+  if (ver != 1 && ver != SNAPSHOT_VERSION)
     return SP_E_VERSION;
   if (height != c->height)
     return SP_OK; /* a snapshot of another height says nothing about this one */
   *resumed = true;
-  if ((rc = restore_value(c, r, &c->locked_round, &c->locked, &c->locked_len, c->locked_id)) ||
-      (rc = restore_value(c, r, &c->valid_round, &c->validv, &c->valid_len, c->valid_id)))
+  if ((rc = restore_value(c, r, ver, &c->locked_round, &c->locked, &c->locked_len,
+                          c->locked_id, NULL, 0)) ||
+      (rc = restore_value(c, r, ver, &c->valid_round, &c->validv, &c->valid_len, c->valid_id,
+                          c->locked, c->locked_len)))
     return rc;
   c->round = (uint32_t)round;
   struct rstate *rs = get_round(c, c->round);
@@ -984,6 +1022,18 @@ static int resume(struct sp_cons *c, struct sp_cons_actions *out, bool *resumed)
     if ((rc = sp__proposal_read(r, &c->my_prop)) ||
         (rc = sp_rd_bin(r, &p, &bn, SP_MAX_BLOCK_BYTES)))
       return rc;
+    if (bn == 0 && ver >= 2) {
+      /* the block is the locked or the valid value, written before */
+      if (is_locked_id(c, c->my_prop.block)) {
+        p = c->locked;
+        bn = (uint32_t)c->locked_len;
+      } else if (is_valid_id(c, c->my_prop.block)) {
+        p = c->validv;
+        bn = (uint32_t)c->valid_len;
+      } else {
+        return SP_E_RANGE;
+      }
+    }
     if ((rs->block = dup_bytes(p, bn)) == NULL)
       return SP_E_NOMEM;
     rs->block_len = bn;

@@ -1382,6 +1382,53 @@ static void test_wal_restart_proposer(void **state)
   t_free(a);
 }
 
+/* Format 2 of the snapshot: a proposer locked on its own proposal writes
+ * the block once (lock, valid value and proposal are one block), and a
+ * restore brings all three back from it. */
+static size_t count_in(const uint8_t *hay, size_t n, const uint8_t *needle, size_t k)
+{
+  size_t c = 0;
+  for (size_t i = 0; i + k <= n; i++)
+    c += memcmp(hay + i, needle, k) == 0;
+  return c;
+}
+
+static void test_wal_block_written_once(void **state)
+{
+  (void)state;
+  struct t *a = t_alloc();
+  t_init(a, 1); /* proposer of (H, 0) */
+  t_start(a, H);
+  EXPECT_SEQ(&a->a, PERSIST, PROPOSAL, PERSIST, VOTE);
+  uint8_t id[SP_HASH_LEN], blk[64];
+  size_t blen = a->a.v[1].len;
+  assert_true(blen <= sizeof(blk));
+  memcpy(blk, a->a.v[1].data, blen);
+  memcpy(id, a->a.v[1].proposal.block, SP_HASH_LEN);
+  struct sp_vote v0 = mkvote_id(&K[0], SP_VOTE_PREVOTE, H, 0, id);
+  struct sp_vote v2 = mkvote_id(&K[2], SP_VOTE_PREVOTE, H, 0, id);
+  t_vote_raw(a, &v0);
+  EXPECT_NONE(&a->a);
+  t_vote_raw(a, &v2);
+  EXPECT_SEQ(&a->a, TIMEOUT, PERSIST, VOTE);
+  expect_state(a, 0, SP_STEP_PRECOMMIT, 0, 0);
+  assert_int_equal(count_in(a->snap, a->snap_len, blk, blen), 1);
+
+  struct t *b = t_alloc();
+  t_init_full(b, &G, 1, &TO, "-other");
+  assert_ok(sp_cons_restore(b->c, a->snap, a->snap_len));
+  t_start(b, H);
+  const struct sp_cons_action *p = first(&b->a, SP_CA_PROPOSAL);
+  assert_non_null(p);
+  assert_int_equal(p->len, blen);
+  assert_memory_equal(p->data, blk, blen);
+  assert_memory_equal(p->proposal.block, id, SP_HASH_LEN);
+  expect_state(b, 0, SP_STEP_PRECOMMIT, 0, 0);
+  assert_int_equal(b->ctx.propose_calls, 0);
+  t_free(b);
+  t_free(a);
+}
+
 /* A snapshot of another height says nothing: the core starts at round 0
  * unlocked. */
 static void test_wal_other_height(void **state)
@@ -1792,6 +1839,7 @@ int main(void)
       cmocka_unit_test_teardown(test_requested_block_after_equivocating_proposer, test_teardown),
       cmocka_unit_test_teardown(test_future_buffer_not_crowded_out, test_teardown),
       cmocka_unit_test_teardown(test_persist_large_locked_proposal, test_teardown),
+      cmocka_unit_test_teardown(test_wal_block_written_once, test_teardown),
   };
   return cmocka_run_group_tests_name("consensus", tests, group_setup, group_teardown);
 }
