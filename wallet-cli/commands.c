@@ -551,7 +551,9 @@ static int drop_keys_in_use(struct wallet *w, struct sp_tx *txs, int *lines, siz
       if (!told_refused)
         fprintf(stderr, "line %d refused: %s: %s is in use by %s: not sent\n", lines[i],
                 sp_reason_name(SP_R_KEY_IN_USE), addr,
-                kind[i] == SP_ACCT_MERCHANT ? "a merchant" : "the authority");
+                kind[i] == SP_ACCT_MERCHANT    ? "a merchant"
+                : kind[i] == SP_ACCT_AUTHORITY ? "the authority"
+                                               : "another account");
       told_refused = true;
       (*refused)++;
     }

@@ -935,8 +935,8 @@ static int restore_value(struct sp_cons *c, struct sp_rd *r, uint64_t ver, int64
     return rc;
   if (*round == SP_ROUND_NONE)
     return bn == 0 ? SP_OK : SP_E_RANGE;
-  if (bn == 0 && ver >= 2) {
-    if (same == NULL)
+  if (bn == 0) { /* no block is empty: format 1 never wrote this */
+    if (ver < 2 || same == NULL)
       return SP_E_RANGE;
     p = same;
     bn = (uint32_t)same_len;
@@ -1022,8 +1022,10 @@ static int resume(struct sp_cons *c, struct sp_cons_actions *out, bool *resumed)
     if ((rc = sp__proposal_read(r, &c->my_prop)) ||
         (rc = sp_rd_bin(r, &p, &bn, SP_MAX_BLOCK_BYTES)))
       return rc;
-    if (bn == 0 && ver >= 2) {
+    if (bn == 0) {
       /* the block is the locked or the valid value, written before */
+      if (ver < 2)
+        return SP_E_RANGE;
       if (is_locked_id(c, c->my_prop.block)) {
         p = c->locked;
         bn = (uint32_t)c->locked_len;

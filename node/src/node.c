@@ -683,14 +683,18 @@ static void *verify_ahead(void *arg)
   return NULL;
 }
 
-/* Encode up to SYNC_GROUP blocks of the answer from index i into bufs;
- * how many (0 at the end, or when one does not encode). */
-static size_t encode_group(const struct sp_msg *m, uint32_t i, struct sp_buf *bufs)
+/* Encode up to SYNC_GROUP blocks of the answer from index i into bufs,
+ * the first at height `first` and each the next height; how many (fewer at
+ * the end of the answer, at a block that does not encode, or at a gap or
+ * repeat in the heights: the rest waits for the next request). */
+static size_t encode_group(const struct sp_msg *m, uint32_t i, uint64_t first,
+                           struct sp_buf *bufs)
 {
   size_t k = 0;
   for (; k < SYNC_GROUP && i + k < m->u.blocks.n; k++) {
+    const struct sp_block *b = &m->u.blocks.v[i + k].block;
     sp_buf_reset(&bufs[k]);
-    if (sp_block_encode(&m->u.blocks.v[i + k].block, &bufs[k]) != SP_OK)
+    if (b->header.height != first + k || sp_block_encode(b, &bufs[k]) != SP_OK)
       break;
   }
   return k;
@@ -708,24 +712,26 @@ static void on_blocks_a(struct node *n, struct peer_info *pi, const struct sp_ms
   uint32_t i = 0;
   while (i < m->u.blocks.n && m->u.blocks.v[i].block.header.height <= tip_height(n))
     i++;
-  size_t n_cur = encode_group(m, i, cur);
+  /* cur[k] is the block at height `first` + k, the first one above the tip */
+  uint64_t first = tip_height(n) + 1;
+  size_t n_cur = encode_group(m, i, first, cur);
   while (n_cur) {
-    size_t n_next = n_cur == SYNC_GROUP ? encode_group(m, i + (uint32_t)n_cur, next) : 0;
+    size_t n_next =
+        n_cur == SYNC_GROUP ? encode_group(m, i + (uint32_t)n_cur, first + n_cur, next) : 0;
     struct ahead a = {n->l, next, n_next};
     pthread_t th;
     bool ahead = n_next && pthread_create(&th, NULL, verify_ahead, &a) == 0;
     struct sp_block_in in[SYNC_GROUP];
     for (size_t k = 0; k < n_cur; k++)
       in[k] = (struct sp_block_in){cur[k].data, cur[k].len, &m->u.blocks.v[i + k].cert};
-    uint64_t h0 = tip_height(n);
     struct sp_refusal why;
     int rc = sp_ledger_apply_batch(n->l, in, n_cur, &why);
     if (ahead)
       pthread_join(th, NULL);
-    /* the blocks now in the ledger (after a refusal, those before it when
-     * the batch went block by block) */
+    /* the blocks now in the ledger: all of the group or none (it starts
+     * right above the tip and its heights follow one another) */
     uint64_t h1 = tip_height(n);
-    for (size_t k = 0; k < n_cur && h0 + k < h1; k++)
+    for (size_t k = 0; k < n_cur && first + k <= h1; k++)
       after_block(n, cur[k].data, cur[k].len);
     if (rc) {
       LOG_W(rc == SP_LE_REFUSED ? why.height : h1 + 1, sp_peer_pk(pi->p),
@@ -733,6 +739,7 @@ static void on_blocks_a(struct node *n, struct peer_info *pi, const struct sp_ms
       break;
     }
     i += (uint32_t)n_cur;
+    first += n_cur;
     struct sp_buf *t = cur;
     cur = next;
     next = t;

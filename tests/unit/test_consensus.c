@@ -1426,6 +1426,44 @@ static void test_wal_block_written_once(void **state)
   expect_state(b, 0, SP_STEP_PRECOMMIT, 0, 0);
   assert_int_equal(b->ctx.propose_calls, 0);
   t_free(b);
+
+  /* the same snapshot read as format 1 (which never left a block out):
+   * refused, not restored with empty blocks */
+  assert_int_equal(a->snap[0], 0x9b); /* an array of 11 */
+  assert_int_equal(a->snap[1], 2);    /* format 2 */
+  a->snap[1] = 1;
+  struct t *c = t_alloc();
+  t_init_full(c, &G, 1, &TO, "-other");
+  assert_ok(sp_cons_restore(c->c, a->snap, a->snap_len));
+  sp_cons_actions_clear(&c->a);
+  assert_int_not_equal(sp_cons_start(c->c, H, &c->a), SP_OK);
+  t_free(c);
+  t_free(a);
+}
+
+/* A format-1 snapshot (an older stadjerd's) is still read: the
+ * proposer's first snapshot holds its block in full in either format. */
+static void test_wal_format1_read(void **state)
+{
+  (void)state;
+  struct t *a = t_alloc();
+  t_init(a, 1);
+  t_start(a, H);
+  EXPECT_SEQ(&a->a, PERSIST, PROPOSAL, PERSIST, VOTE);
+  size_t n = a->a.v[0].len;
+  uint8_t *snap = scratch(n);
+  memcpy(snap, a->a.v[0].data, n);
+  assert_int_equal(snap[1], 2);
+  snap[1] = 1;
+  struct t *b = t_alloc();
+  t_init_full(b, &G, 1, &TO, "-other");
+  assert_ok(sp_cons_restore(b->c, snap, n));
+  t_start(b, H);
+  EXPECT_SEQ(&b->a, PROPOSAL, TIMEOUT, PERSIST, VOTE);
+  assert_int_equal(b->a.v[0].len, a->a.v[1].len);
+  assert_memory_equal(b->a.v[0].data, a->a.v[1].data, a->a.v[1].len);
+  assert_int_equal(b->ctx.propose_calls, 0);
+  t_free(b);
   t_free(a);
 }
 
@@ -1840,6 +1878,7 @@ int main(void)
       cmocka_unit_test_teardown(test_future_buffer_not_crowded_out, test_teardown),
       cmocka_unit_test_teardown(test_persist_large_locked_proposal, test_teardown),
       cmocka_unit_test_teardown(test_wal_block_written_once, test_teardown),
+      cmocka_unit_test_teardown(test_wal_format1_read, test_teardown),
   };
   return cmocka_run_group_tests_name("consensus", tests, group_setup, group_teardown);
 }
