@@ -3,7 +3,7 @@
  *   HOME/node.key        the node's Ed25519 seed, 64 hex digits, mode 0600
  *   HOME/genesis.bin     the canonical genesis
  *   HOME/data/           the LMDB ledger
- *   HOME/consensus.wal   the consensus snapshot (validators)
+ *   HOME/consensus.wal.0, .1   the consensus record (validators, wal.h)
  *   HOME/evidence/       equivocation evidence, one file per pair of votes
  *   HOME/LOCK            held (flock) while a node runs on this home */
 #ifndef SP_NODE_HOME_H

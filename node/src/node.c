@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mempool.h"
 #include "net.h"
+#include "wal.h"
 #include "sp/ledger.h"
 #include "sp/merkle.h"
 #include "sp/proto.h"
@@ -57,7 +58,7 @@ struct ctimer {
 struct node {
   uv_loop_t loop;
   char home[PATH_MAX];
-  char wal[PATH_MAX];
+  struct sp_wal wal; /* validators only: fds -1 otherwise */
   int lock_fd;
   struct sp_home_config cfg;
   uint8_t pk[SP_PK_LEN], sk[SP_SK_LEN];
@@ -580,8 +581,8 @@ static void run_actions(struct node *n, struct sp_cons_actions *acts)
     switch (a->type) {
     case SP_CA_PERSIST:
       /* durable before any vote or proposal that follows leaves */
-      if (sp_write_file_durable(n->wal, a->data, a->len) != 0) {
-        LOG_E(a->height, NULL, "cannot write the consensus record %s: stopping", n->wal);
+      if (sp_wal_write(&n->wal, a->data, a->len) != 0) {
+        LOG_E(a->height, NULL, "cannot write the consensus record in %s: stopping", n->home);
         node_stop(n, 1);
         return;
       }
@@ -1678,7 +1679,7 @@ int sp_node_run(const char *home, const struct sp_home_config *cfg)
   n->lock_fd = -1;
   n->cfg = *cfg;
   snprintf(n->home, sizeof(n->home), "%s", home);
-  snprintf(n->wal, sizeof(n->wal), "%s/consensus.wal", home);
+  n->wal.fd[0] = n->wal.fd[1] = -1;
   if (sp_crypto_init() != 0) {
     fprintf(stderr, "stadjerd: libsodium cannot start\n");
     goto out;
@@ -1715,10 +1716,20 @@ int sp_node_run(const char *home, const struct sp_home_config *cfg)
     fprintf(stderr, "stadjerd: cannot create the consensus core\n");
     goto out_loop;
   }
-  uint8_t *snap;
-  size_t snap_len;
-  if (n->self >= 0 && sp_read_file(n->wal, 4 * (size_t)SP_MAX_BLOCK_BYTES, &snap, &snap_len) == 0) {
-    sp_cons_restore(n->cons, snap, snap_len);
+  /* a validator that cannot read what it signed before must not sign */
+  uint8_t *snap = NULL;
+  size_t snap_len = 0;
+  if (n->self >= 0) {
+    if (sp_wal_open(&n->wal, home, 4 * (size_t)SP_MAX_BLOCK_BYTES, &snap, &snap_len, err,
+                    sizeof(err)) != 0) {
+      fprintf(stderr, "stadjerd: %s\n", err);
+      goto out_loop;
+    }
+    if (snap && sp_cons_restore(n->cons, snap, snap_len) != 0) {
+      fprintf(stderr, "stadjerd: out of memory\n");
+      free(snap);
+      goto out_loop;
+    }
     free(snap);
   }
 
@@ -1773,6 +1784,7 @@ out:
   free(n->peers);
   forget_sent(n);
   sp_ledger_close(n->l);
+  sp_wal_close(&n->wal);
   if (n->lock_fd >= 0)
     close(n->lock_fd);
   sodium_memzero(n->sk, sizeof(n->sk));
