@@ -269,3 +269,11 @@ void st_del(struct wctx *w, enum db db, const void *k, size_t kn)
   if (db_is_state(db))
     log_change(w, db, k, kn, NULL, 0, true);
 }
+
+int st_cursor(struct wctx *w, enum db db, MDB_cursor **cur)
+{
+  if (w->rc)
+    return w->rc;
+  int rc = mdb_cursor_open(w->txn, w->s->dbi[db], cur);
+  return rc ? store_err(rc) : SP_LE_OK;
+}

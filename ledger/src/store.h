@@ -84,6 +84,10 @@ int wctx_commit(struct wctx *w);
 int st_get(struct wctx *w, enum db db, const void *k, size_t kn, MDB_val *v);
 void st_put(struct wctx *w, enum db db, const void *k, size_t kn, const void *v, size_t vn);
 void st_del(struct wctx *w, enum db db, const void *k, size_t kn);
+/* A cursor on db that sees every write made so far: SP_LE_OK, an SP_LE_*
+ * error, or MDB_MAP_FULL (raw, as w->rc keeps it). Rule code opens none
+ * otherwise, and writes nothing while it is open. */
+int st_cursor(struct wctx *w, enum db db, MDB_cursor **cur);
 /* st_put for tables whose keys grow with the chain: a key above every key
  * in the table is appended (MDB_APPEND), which fills leaf pages instead of
  * splitting them in half. Any other key (an update, or rows of one tx put
