@@ -1029,6 +1029,9 @@ static int propose_once(struct sp_ledger *l, struct proposal_state *ps,
   int rc = wctx_begin(&w, &l->st, false);
   if (rc)
     return rc;
+  /* a careful candidate writes into a nested txn that a refusal aborts:
+   * no record of it may stay behind in the cache of w */
+  w.no_cache = careful;
   size_t bytes = block_overhead(ps);
   if (bytes == SIZE_MAX) {
     wctx_abort(&w);

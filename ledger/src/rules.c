@@ -279,9 +279,9 @@ static int collect_fund_passes(struct wctx *w, const char *fund, uint8_t (**keys
                                size_t *n, size_t *cap, uint64_t *sum)
 {
   MDB_cursor *cur;
-  int rc = mdb_cursor_open(w->txn, w->s->dbi[DB_BALANCES], &cur);
+  int rc = st_cursor(w, DB_BALANCES, &cur);
   if (rc)
-    return store_err(rc);
+    return rc;
   size_t idn = strlen(fund);
   MDB_val k, v;
   int out = SP_LE_OK;
@@ -427,8 +427,8 @@ static int pass_replace(struct wctx *w, const struct tx_ctx *c, const struct sp_
   } *moves = NULL;
   size_t n = 0, cap = 0;
   MDB_cursor *cur;
-  if ((rc = mdb_cursor_open(w->txn, w->s->dbi[DB_BALANCES], &cur)))
-    return store_err(rc);
+  if ((rc = st_cursor(w, DB_BALANCES, &cur)))
+    return rc;
   MDB_val k = {SP_PK_LEN, (void *)r->old_pass}, v;
   for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
        rc == 0 && k.mv_size > SP_PK_LEN && memcmp(k.mv_data, r->old_pass, SP_PK_LEN) == 0;
@@ -923,9 +923,9 @@ int rules_apply(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
 int rules_check_conservation(struct wctx *w, struct sp_refusal *why)
 {
   MDB_cursor *cur;
-  int rc = mdb_cursor_open(w->txn, w->s->dbi[DB_FUNDS], &cur);
+  int rc = st_cursor(w, DB_FUNDS, &cur);
   if (rc)
-    return store_err(rc);
+    return rc;
   MDB_val k, v;
   int out = SP_LE_OK;
   for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && out == SP_LE_OK;

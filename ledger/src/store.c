@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -111,6 +112,8 @@ void store_close(struct store *s)
     mdb_env_close(s->env);
     s->env = NULL;
     pthread_rwlock_destroy(&s->resize);
+    free(s->wcache);
+    s->wcache = NULL;
   }
 }
 
@@ -122,6 +125,177 @@ int store_grow(struct store *s)
   int rc = mdb_env_set_mapsize(s->env, info.me_mapsize * 2);
   pthread_rwlock_unlock(&s->resize);
   return rc ? store_err(rc) : SP_LE_OK;
+}
+
+/* ------------------------------------------------------ hot records
+ *
+ * Every payment reads its fund, the fund's category counter and the
+ * merchant's account, receivable and history head, and rewrites all but
+ * the account: in a block of a thousand payments to a few merchants, the
+ * same few records hundreds of times, each an LMDB lookup by key. A write
+ * txn therefore keeps the latest value of every record of these tables
+ * that it read or wrote in a table of its own. A record's first write goes
+ * to LMDB at once (most records, a pass's, are written once in a block,
+ * right after they were read, when LMDB finds them fastest); later writes
+ * wait until a cursor is to read the table (st_cursor), the commit, or the
+ * cache is full (it is then emptied). st_put and st_del still log every
+ * change when it is made, so the state digest is the same. A key missing
+ * from the cache is as LMDB has it. */
+
+#define WC_SLOTS 2048u /* a power of two, at most half of them used */
+#define WC_MAX   (WC_SLOTS / 2)
+#define WC_ARENA (WC_MAX * 128u) /* keys and values */
+
+/* the tables cached: not those written with st_append */
+#define WC_TABLES                                                                        \
+  (1u << DB_ACCOUNTS | 1u << DB_BALANCES | 1u << DB_FUNDS | 1u << DB_FUNDCAT |           \
+   1u << DB_HISTHEAD)
+
+enum {
+  WC_WRITTEN = 1, /* written since cached: the next writes wait for a flush */
+  WC_DIRTY = 2,   /* changed since it was last written to LMDB */
+  WC_GONE = 4,    /* deleted */
+};
+
+struct wc_entry {
+  uint32_t hash;
+  uint32_t off;      /* of the key in the arena; the value follows it */
+  uint32_t vn, vcap; /* value length, and the room it has */
+  uint16_t kn;
+  uint8_t db, flags;
+};
+
+struct wcache {
+  uint32_t n, used;        /* entries, arena bytes */
+  uint16_t slot[WC_SLOTS]; /* entry index + 1, or 0 */
+  struct wc_entry e[WC_MAX];
+  uint8_t arena[WC_ARENA];
+};
+
+static void wc_clear(struct wcache *c)
+{
+  c->n = c->used = 0;
+  memset(c->slot, 0, sizeof(c->slot));
+}
+
+/* The hot records of w if db is one of their tables, else NULL (also when
+ * w may not cache, or there was no memory for it). */
+static struct wcache *wc_of(struct wctx *w, enum db db)
+{
+  if (w->no_cache || !(WC_TABLES >> db & 1))
+    return NULL;
+  if (w->cache == NULL) {
+    if (w->s->wcache == NULL && (w->s->wcache = malloc(sizeof(*w->cache))) == NULL) {
+      w->no_cache = true;
+      return NULL;
+    }
+    w->cache = w->s->wcache;
+    wc_clear(w->cache);
+  }
+  return w->cache;
+}
+
+/* The keys cached start with a public key or a fund id and end with a fund
+ * id or a category: their length and their first and last 8 bytes tell
+ * them apart (and a collision only makes a probe longer). */
+static uint32_t wc_hash(enum db db, const uint8_t *k, size_t kn)
+{
+  uint64_t a = 0, b = 0;
+  if (kn >= 8) {
+    memcpy(&a, k, 8);
+    memcpy(&b, k + kn - 8, 8);
+  } else {
+    memcpy(&a, k, kn);
+  }
+  uint64_t h = (a ^ (uint64_t)db << 56 ^ kn) * 0x9e3779b97f4a7c15ull ^ b;
+  /* MurmurHash3's finalizer: the slot is taken from the low bits */
+  h = (h ^ h >> 33) * 0xff51afd7ed558ccdull;
+  h = (h ^ h >> 33) * 0xc4ceb9fe1a85ec53ull;
+  return (uint32_t)(h ^ h >> 33);
+}
+
+/* The entry of (db, k), or NULL; *at is its slot, or the free slot where
+ * it would go. */
+static struct wc_entry *wc_find(struct wcache *c, enum db db, const void *k, size_t kn,
+                                uint32_t h, uint32_t *at)
+{
+  for (uint32_t i = h & (WC_SLOTS - 1);; i = (i + 1) & (WC_SLOTS - 1)) {
+    *at = i;
+    if (c->slot[i] == 0)
+      return NULL;
+    struct wc_entry *e = &c->e[c->slot[i] - 1];
+    if (e->hash == h && e->db == db && e->kn == kn && !memcmp(c->arena + e->off, k, kn))
+      return e;
+  }
+}
+
+static uint8_t *wc_value(struct wcache *c, const struct wc_entry *e)
+{
+  return c->arena + e->off + e->kn;
+}
+
+/* Room in the arena for the key and a value of vn bytes, at its end. */
+static bool wc_place(struct wcache *c, struct wc_entry *e, const void *k, size_t vn)
+{
+  if (vn > WC_ARENA - e->kn || WC_ARENA - e->kn - vn < c->used)
+    return false;
+  e->off = c->used;
+  e->vcap = (uint32_t)vn;
+  memcpy(c->arena + e->off, k, e->kn);
+  c->used += e->kn + (uint32_t)vn;
+  return true;
+}
+
+/* A new entry in free slot at, with room for a value of vn bytes; NULL
+ * if the cache is full. */
+static struct wc_entry *wc_add(struct wcache *c, uint32_t at, uint32_t h, enum db db,
+                               const void *k, size_t kn, size_t vn)
+{
+  if (c->n == WC_MAX)
+    return NULL;
+  struct wc_entry *e = &c->e[c->n];
+  *e = (struct wc_entry){.hash = h, .kn = (uint16_t)kn, .db = (uint8_t)db};
+  if (!wc_place(c, e, k, vn))
+    return NULL;
+  c->slot[at] = (uint16_t)++c->n;
+  return e;
+}
+
+/* Write the changed records to LMDB; they stay cached, unchanged. */
+static void wc_flush(struct wctx *w)
+{
+  struct wcache *c = w->cache;
+  for (uint32_t i = 0; c && i < c->n && w->rc == 0; i++) {
+    struct wc_entry *e = &c->e[i];
+    if (!(e->flags & WC_DIRTY))
+      continue;
+    MDB_val key = {e->kn, c->arena + e->off}, val = {e->vn, wc_value(c, e)};
+    MDB_dbi dbi = w->s->dbi[e->db];
+    int rc = e->flags & WC_GONE ? mdb_del(w->txn, dbi, &key, NULL)
+                                : mdb_put(w->txn, dbi, &key, &val, 0);
+    /* not found: a record put and deleted again before it reached LMDB */
+    if (rc && rc != MDB_NOTFOUND)
+      w->rc = rc == MDB_MAP_FULL ? MDB_MAP_FULL : store_err(rc);
+    e->flags &= (uint8_t)~WC_DIRTY;
+  }
+}
+
+/* The entry that takes the new value (vn bytes) of (db, k); NULL if the
+ * value goes to LMDB (the key is then not cached). */
+static struct wc_entry *wc_for_put(struct wctx *w, struct wcache *c, enum db db,
+                                   const void *k, size_t kn, size_t vn)
+{
+  uint32_t h = wc_hash(db, k, kn), at;
+  struct wc_entry *e = wc_find(c, db, k, kn, h, &at);
+  if (e && (e->vcap >= vn || wc_place(c, e, k, vn)))
+    return e; /* where the old value was, or (longer) at the end of the arena */
+  if (e == NULL && (e = wc_add(c, at, h, db, k, kn, vn)))
+    return e;
+  /* full: everything to LMDB, and start over */
+  wc_flush(w);
+  wc_clear(c);
+  wc_find(c, db, k, kn, h, &at);
+  return w->rc ? NULL : wc_add(c, at, h, db, k, kn, vn);
 }
 
 int wctx_begin(struct wctx *w, struct store *s, bool readonly)
@@ -144,6 +318,7 @@ int wctx_begin(struct wctx *w, struct store *s, bool readonly)
     pthread_rwlock_unlock(&s->resize);
     return store_err(rc);
   }
+  w->no_cache = readonly;
   crypto_generichash_init(&w->changes, NULL, 0, SP_HASH_LEN);
   return SP_LE_OK;
 }
@@ -155,10 +330,12 @@ void wctx_abort(struct wctx *w)
     pthread_rwlock_unlock(&w->s->resize);
   }
   w->txn = NULL;
+  w->cache = NULL;
 }
 
 int wctx_commit(struct wctx *w)
 {
+  wc_flush(w);
   int rc = w->rc;
   if (rc) {
     wctx_abort(w);
@@ -167,6 +344,7 @@ int wctx_commit(struct wctx *w)
   rc = mdb_txn_commit(w->txn);
   w->txn = NULL;
   pthread_rwlock_unlock(&w->s->resize);
+  w->cache = NULL;
   return rc == MDB_MAP_FULL ? MDB_MAP_FULL : store_err(rc);
 }
 
@@ -176,11 +354,28 @@ int st_get(struct wctx *w, enum db db, const void *k, size_t kn, MDB_val *v)
    * with MDB_BAD_TXN: report the cause, so the caller grows and retries */
   if (w->rc)
     return w->rc;
+  struct wcache *c = wc_of(w, db);
+  uint32_t h = c ? wc_hash(db, k, kn) : 0, at = 0;
+  struct wc_entry *e = c ? wc_find(c, db, k, kn, h, &at) : NULL;
+  if (e && e->flags & WC_GONE)
+    return SP_LE_NOTFOUND;
+  if (e) {
+    *v = (MDB_val){e->vn, wc_value(c, e)};
+    return SP_LE_OK;
+  }
   MDB_val key = {kn, (void *)k};
   int rc = mdb_get(w->txn, w->s->dbi[db], &key, v);
   if (rc == MDB_NOTFOUND)
     return SP_LE_NOTFOUND;
-  return rc ? store_err(rc) : SP_LE_OK;
+  if (rc)
+    return store_err(rc);
+  /* the next reads of a record are served from the cache, while there is
+   * room: reads never empty it (a cursor may be open) */
+  if (c && (e = wc_add(c, at, h, db, k, kn, v->mv_size))) {
+    e->vn = (uint32_t)v->mv_size;
+    memcpy(wc_value(c, e), v->mv_data, e->vn);
+  }
+  return SP_LE_OK;
 }
 
 static void log_change(struct wctx *w, enum db db, const void *k, size_t kn, const void *v,
@@ -226,8 +421,21 @@ void st_put(struct wctx *w, enum db db, const void *k, size_t kn, const void *v,
   w->writes++;
   if (w->rc || w->dry)
     return;
-  MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
-  put_done(w, db, mdb_put(w->txn, w->s->dbi[db], &key, &val, 0), k, kn, v, vn);
+  struct wcache *c = wc_of(w, db);
+  struct wc_entry *e = c ? wc_for_put(w, c, db, k, kn, vn) : NULL;
+  if (w->rc)
+    return; /* emptying the cache failed (MAP_FULL) */
+  int rc = 0;
+  if (!e || !(e->flags & WC_WRITTEN)) {
+    MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
+    rc = mdb_put(w->txn, w->s->dbi[db], &key, &val, 0);
+  }
+  if (e) {
+    e->flags = e->flags & WC_WRITTEN ? WC_WRITTEN | WC_DIRTY : WC_WRITTEN;
+    e->vn = (uint32_t)vn;
+    memcpy(wc_value(c, e), v, vn);
+  }
+  put_done(w, db, rc, k, kn, v, vn);
 }
 
 void st_append(struct wctx *w, enum db db, const void *k, size_t kn, const void *v, size_t vn)
@@ -258,8 +466,21 @@ void st_del(struct wctx *w, enum db db, const void *k, size_t kn)
   w->writes++;
   if (w->rc || w->dry)
     return;
-  MDB_val key = {kn, (void *)k};
-  int rc = mdb_del(w->txn, w->s->dbi[db], &key, NULL);
+  struct wcache *c = wc_of(w, db);
+  uint32_t at;
+  struct wc_entry *e = c ? wc_find(c, db, k, kn, wc_hash(db, k, kn), &at) : NULL;
+  bool later = e && e->flags & WC_WRITTEN; /* as for st_put */
+  int rc;
+  if (later) {
+    rc = e->flags & WC_GONE ? MDB_NOTFOUND : 0; /* as mdb_del would tell */
+  } else {
+    MDB_val key = {kn, (void *)k};
+    rc = mdb_del(w->txn, w->s->dbi[db], &key, NULL);
+  }
+  if (e) {
+    e->flags = WC_WRITTEN | WC_GONE | (later ? WC_DIRTY : 0);
+    e->vn = 0;
+  }
   if (rc == MDB_NOTFOUND)
     return;
   if (rc) {
@@ -268,4 +489,13 @@ void st_del(struct wctx *w, enum db db, const void *k, size_t kn)
   }
   if (db_is_state(db))
     log_change(w, db, k, kn, NULL, 0, true);
+}
+
+int st_cursor(struct wctx *w, enum db db, MDB_cursor **cur)
+{
+  wc_flush(w);
+  if (w->rc)
+    return w->rc;
+  int rc = mdb_cursor_open(w->txn, w->s->dbi[db], cur);
+  return rc ? store_err(rc) : SP_LE_OK;
 }

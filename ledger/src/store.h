@@ -51,12 +51,20 @@ struct store {
    * exclusively, because LMDB requires that no transaction of this process
    * be open while mdb_env_set_mapsize runs. */
   pthread_rwlock_t resize;
+  /* The memory of the hot records of the write txn (store.c): LMDB lets
+   * one write txn run at a time, and a fresh allocation per txn would be
+   * faulted in page by page. */
+  struct wcache *wcache;
 };
 
 int store_open(struct store *s, const char *dir, size_t map_size, bool no_sync, bool create);
 void store_close(struct store *s);
 /* Translate an LMDB code into SP_LE_*. */
 int store_err(int mdb_rc);
+
+/* Records a write txn keeps itself between LMDB reads and writes (store.c,
+ * "hot records"). */
+struct wcache;
 
 /* A write (or read) context. All changes to state databases are hashed in
  * order; an error is sticky so rule code can check once. */
@@ -67,6 +75,10 @@ struct wctx {
   int rc;
   unsigned long writes; /* st_put and st_del calls: did a refused rule write? */
   bool dry;             /* a check in a read-only txn: writes are counted, not done */
+  /* A write txn's hot records (s->wcache once used): a copy of the wctx
+   * takes them over (the copy is the one committed or aborted). */
+  struct wcache *cache;
+  bool no_cache; /* read-only txns, and proposals whose candidates nest txns */
   /* verification only: remember which block last wrote each state key */
   MDB_dbi lastw;
   bool track_lastw;
@@ -80,14 +92,20 @@ void wctx_abort(struct wctx *w);
 int wctx_commit(struct wctx *w);
 
 /* Get: SP_LE_OK, SP_LE_NOTFOUND or an error. The value points into the
- * LMDB map and is valid until the transaction ends or writes. */
+ * LMDB map or the hot records and is valid until the transaction ends or
+ * writes (so it must not be the value of a write). */
 int st_get(struct wctx *w, enum db db, const void *k, size_t kn, MDB_val *v);
 void st_put(struct wctx *w, enum db db, const void *k, size_t kn, const void *v, size_t vn);
 void st_del(struct wctx *w, enum db db, const void *k, size_t kn);
+/* A cursor on db that sees every write made so far: SP_LE_OK, an SP_LE_*
+ * error, or MDB_MAP_FULL (raw, as w->rc keeps it). Rule code opens none
+ * otherwise, and writes nothing while it is open. */
+int st_cursor(struct wctx *w, enum db db, MDB_cursor **cur);
 /* st_put for tables whose keys grow with the chain: a key above every key
  * in the table is appended (MDB_APPEND), which fills leaf pages instead of
  * splitting them in half. Any other key (an update, or rows of one tx put
- * out of order) is an ordinary put, so callers need not know which. */
+ * out of order) is an ordinary put, so callers need not know which. Not
+ * for the tables of hot records. */
 void st_append(struct wctx *w, enum db db, const void *k, size_t kn, const void *v, size_t vn);
 
 static inline void be64_put(uint8_t *p, uint64_t v)

@@ -2,7 +2,8 @@
  * and the state untouched), the no-op re-apply of a committed block, a
  * seeded property test of random valid and invalid transactions against an
  * independent model of balances, receivables, funds and sequence numbers,
- * and the block-hash log's inclusion and consistency proofs.
+ * blocks that hit the same records again and again (against a known state
+ * digest), and the block-hash log's inclusion and consistency proofs.
  * SP_TEST_VERBOSE=1 prints the property test's verdicts per reason and kind. */
 #include "ledger_fixture.h"
 
@@ -1002,6 +1003,19 @@ static void test_staged(void **state)
   fx_free(w.f);
 }
 
+/* Blocks 1..n of f's chain with their certificates, as a batch. */
+static void stored_blocks(struct fx *f, size_t n, struct sp_buf *raw,
+                          struct sp_cert *cert, struct sp_block_in *in)
+{
+  for (size_t i = 0; i < n; i++) {
+    bool has = false;
+    sp_buf_init(&raw[i], SP_MAX_BLOCK_BYTES);
+    assert_int_equal(sp_ledger_block(f->l, (uint64_t)i + 1, &raw[i], &cert[i], &has), 0);
+    assert_true(has);
+    in[i] = (struct sp_block_in){raw[i].data, raw[i].len, &cert[i]};
+  }
+}
+
 /* sp_ledger_apply_batch: blocks 1..5 of one ledger, with their
  * certificates, replayed into fresh ledgers in one transaction. */
 #define BATCH_N 5
@@ -1024,13 +1038,7 @@ static void test_apply_batch(void **state)
   struct sp_buf raw[BATCH_N];
   struct sp_cert cert[BATCH_N];
   struct sp_block_in in[BATCH_N];
-  for (int i = 0; i < BATCH_N; i++) {
-    bool has = false;
-    sp_buf_init(&raw[i], SP_MAX_BLOCK_BYTES);
-    assert_int_equal(sp_ledger_block(f->l, (uint64_t)i + 1, &raw[i], &cert[i], &has), 0);
-    assert_true(has);
-    in[i] = (struct sp_block_in){raw[i].data, raw[i].len, &cert[i]};
-  }
+  stored_blocks(f, BATCH_N, raw, cert, in);
   struct sp_tip want;
   assert_int_equal(sp_ledger_tip(f->l, &want), 0);
   assert_int_equal(want.height, BATCH_N);
@@ -2087,6 +2095,209 @@ static void test_property(void **state)
     property_run(seeds[i]);
 }
 
+/* ================================================ hot records in a block */
+
+/* Every payment of a block reads and rewrites the same few records (its
+ * funds, their category counters, the merchant's account, receivables and
+ * history head), and other rules then walk the balances table with a
+ * cursor (pass.replace, fund.close) or read what an earlier transaction of
+ * the block wrote. HOT_DIGEST is this chain's state digest as the ledger
+ * computed it when it read and wrote every record in LMDB each time: any
+ * caching of hot records must leave it as it is, whether the chain is
+ * proposed, checked, applied block by block or in one batch. */
+#define HOT_PASSES 400
+#define HOT_DIGEST "8b388a74a0a6cc796ab25e3980e4e575899af5e71cac5b4be95f98be52d9416a"
+
+static void hot_key(struct fx_key *k, unsigned i)
+{
+  uint8_t seed[32] = {0x9e, (uint8_t)i, (uint8_t)(i >> 8)};
+  memset(k, 0, sizeof(*k));
+  assert_int_equal(sp_keypair_from_seed(k->pk, k->sk, seed), 0);
+}
+
+/* The committed chain replayed into a fresh ledger, by a check and an
+ * apply of each block or in one sp_ledger_apply_batch: it ends at want. */
+static void hot_replay(struct fx *f, const struct sp_tip *want, bool batch)
+{
+  struct sp_buf raw[3];
+  struct sp_cert cert[3];
+  struct sp_block_in in[3];
+  stored_blocks(f, 3, raw, cert, in);
+  char dir[300];
+  snprintf(dir, sizeof(dir), "%s-replay", f->dir);
+  struct sp_ledger_opts o = {.no_sync = true};
+  struct sp_ledger *l2 = NULL;
+  if (sp_ledger_create(dir, f->genesis.data, f->genesis.len, &o) ||
+      sp_ledger_open(&l2, dir, &o))
+    fail_msg("cannot make a ledger in %s", dir);
+  struct sp_refusal why;
+  for (int i = 0; i < 3 && !batch; i++) {
+    if (sp_ledger_check_block(l2, in[i].raw, in[i].len, &why))
+      fail_msg("check of block %d refused: %s", i + 1, why.msg);
+    if (sp_ledger_apply(l2, in[i].raw, in[i].len, in[i].commit, &why))
+      fail_msg("block %d refused: %s", i + 1, why.msg);
+  }
+  if (batch && sp_ledger_apply_batch(l2, in, 3, &why))
+    fail_msg("batch refused: %s", why.msg);
+  struct sp_tip got;
+  assert_int_equal(sp_ledger_tip(l2, &got), 0);
+  assert_memory_equal(&got, want, sizeof(got));
+  sp_ledger_close(l2);
+  fx_rmrf(dir);
+  for (int i = 0; i < 3; i++)
+    sp_buf_free(&raw[i]);
+}
+
+static void test_hot_records(void **state)
+{
+  (void)state;
+  struct fx *f = fx_new_grace(0);
+  struct fx_key *p = calloc(HOT_PASSES, sizeof(*p)), m[2], n0, n1;
+  size_t cap = HOT_PASSES + 16;
+  struct sp_tx *t = calloc(cap, sizeof(*t)), *d = calloc(cap, sizeof(*d));
+  struct sp_issue_row *rows = calloc(HOT_PASSES, sizeof(*rows));
+  assert_true(p && t && d && rows);
+  for (unsigned i = 0; i < HOT_PASSES; i++)
+    hot_key(&p[i], i);
+  fx_key(&m[0], 0x51);
+  fx_key(&m[1], 0x52);
+  fx_key(&n0, 0x53);
+  fx_key(&n1, 0x54);
+
+  /* block 1: fund a (closable from block 3 on) and fund b, two merchants,
+   * the passes with 10.00 of each */
+  uint64_t until_a = f->now + 5000;
+  size_t n = 0;
+  t[n++] =
+      fx_fund_create("a-2027", "A", "culture", "sport", f->now - FX_DAY_MS, until_a, 0);
+  t[n++] = fx_fund_create("b-2027", "B", "culture", "sport", f->now - FX_DAY_MS,
+                          FX_T2027 + 365 * FX_DAY_MS, 0);
+  t[n++] = fx_deposit("a-2027", 1000 * HOT_PASSES);
+  t[n++] = fx_deposit("b-2027", 1000 * HOT_PASSES);
+  t[n++] = fx_merchant(m[0].pk, "Filmhuis", "culture");
+  t[n++] = fx_merchant(m[1].pk, "Zwembad", "sport");
+  for (unsigned i = 0; i < HOT_PASSES; i++) {
+    t[n++] = fx_enroll(p[i].pk);
+    memcpy(rows[i].pass, p[i].pk, SP_PK_LEN);
+    rows[i].amount = 1000;
+  }
+  qsort(rows, HOT_PASSES, sizeof(*rows), cmp_row);
+  static const char *const ids[2] = {"a-2027", "b-2027"};
+  for (int k = 0; k < 2; k++) {
+    struct sp_issue_row first;
+    t[n] = fx_issue1(ids[k], ids[k], &first, rows[0].pass, 1000);
+    t[n].u.issue.n_rows = HOT_PASSES; /* every row, from the first on */
+    t[n++].u.issue.rows = rows;
+  }
+  for (size_t i = 0; i < n; i++)
+    fx_sign_as(f, &f->authority, &t[i], &d[i]);
+  fx_commit(f, d, n);
+  clear_txs(d, n);
+
+  /* block 2: every pass pays 0.10 of a and 0.20 of b, to either merchant */
+  for (unsigned i = 0; i < HOT_PASSES; i++) {
+    t[i] = fx_pay(m[i % 2].pk, "a-2027", 10);
+    t[i].u.pay.n_parts = 2;
+    t[i].u.pay.parts[1].fund = sp_str_c("b-2027");
+    t[i].u.pay.parts[1].amount = 20;
+    fx_sign_as(f, &p[i], &t[i], &d[i]);
+  }
+  fx_commit(f, d, HOT_PASSES);
+  clear_txs(d, HOT_PASSES);
+
+  /* block 3, once a has expired: passes pay and are replaced (the walk over
+   * their balances must see what the payments left), the new key pays,
+   * fund a closes (its walk must find the moved credit under the new keys
+   * only), its receivable is claimed and a payment of this very block is
+   * refunded to the pass that replaced the payer */
+  f->now = until_a;
+  uint8_t pay0[HL];
+  n = 0;
+  t[n] = fx_pay(m[0].pk, "b-2027", 5);
+  fx_sign_as(f, &p[0], &t[n], &d[n]);
+  assert_int_equal(sp_tx_id(&d[n++], f->chain_id, pay0), 0);
+  const struct fx_key *olds[2] = {&p[0], &p[1]}, *news[2] = {&n0, &n1};
+  for (int k = 0; k < 2; k++) {
+    if (k == 1) {
+      t[n] = fx_pay(m[1].pk, "b-2027", 6);
+      fx_sign_as(f, &p[1], &t[n], &d[n]);
+      n++;
+    }
+    memset(&t[n], 0, sizeof(t[n]));
+    t[n].kind = SP_TX_PASS_REPLACE;
+    memcpy(t[n].u.pass_replace.old_pass, olds[k]->pk, SP_PK_LEN);
+    memcpy(t[n].u.pass_replace.new_pass, news[k]->pk, SP_PK_LEN);
+    fx_sign_as(f, &f->authority, &t[n], &d[n]);
+    n++;
+  }
+  t[n] = fx_pay(m[0].pk, "b-2027", 7);
+  fx_sign_as(f, &n0, &t[n], &d[n]);
+  n++;
+  memset(&t[n], 0, sizeof(t[n]));
+  t[n].kind = SP_TX_FUND_CLOSE;
+  t[n].u.fund_close.fund = sp_str_c("a-2027");
+  fx_sign_as(f, &f->authority, &t[n], &d[n]);
+  n++;
+  memset(&t[n], 0, sizeof(t[n]));
+  t[n].kind = SP_TX_CLAIM;
+  t[n].u.claim.fund = sp_str_c("a-2027");
+  t[n].u.claim.amount = 10 * HOT_PASSES / 2;
+  fx_sign_as(f, &m[0], &t[n], &d[n]);
+  n++;
+  memset(&t[n], 0, sizeof(t[n]));
+  t[n].kind = SP_TX_REFUND;
+  memcpy(t[n].u.refund.payment, pay0, HL);
+  t[n].u.refund.amount = 3;
+  fx_sign_as(f, &m[0], &t[n], &d[n]);
+  n++;
+  for (unsigned i = 2; i < 10; i++) {
+    t[n] = fx_pay(m[i % 2].pk, "b-2027", 1);
+    fx_sign_as(f, &p[i], &t[n], &d[n]);
+    n++;
+  }
+  fx_commit(f, d, n);
+  clear_txs(d, n);
+
+  assert_int_equal(fx_balance(f, p[0].pk, "b-2027"), 0);
+  assert_int_equal(fx_balance(f, p[1].pk, "b-2027"), 0);
+  assert_int_equal(fx_balance(f, n0.pk, "a-2027"), 0);
+  assert_int_equal(fx_balance(f, n0.pk, "b-2027"), 980 - 5 + 3 - 7);
+  assert_int_equal(fx_balance(f, n1.pk, "b-2027"), 980 - 6);
+  assert_int_equal(fx_balance(f, p[2].pk, "a-2027"), 0);
+  assert_int_equal(fx_balance(f, p[2].pk, "b-2027"), 980 - 1);
+  assert_int_equal(fx_balance(f, m[0].pk, "a-2027"), 0);
+  assert_int_equal(fx_balance(f, m[0].pk, "b-2027"), 20 * HOT_PASSES / 2 + 5 - 3 + 7 + 4);
+  assert_int_equal(fx_balance(f, m[1].pk, "a-2027"), 10 * HOT_PASSES / 2);
+  assert_int_equal(fx_balance(f, m[1].pk, "b-2027"), 20 * HOT_PASSES / 2 + 6 + 4);
+  struct sp_fund_info fi;
+  assert_int_equal(sp_ledger_fund(f->l, "a-2027", &fi), 0);
+  assert_true(fi.closed);
+  assert_int_equal(fi.passes, 0);
+  assert_int_equal(fi.returned, 990 * HOT_PASSES);
+  assert_int_equal(fi.claimed, 10 * HOT_PASSES / 2);
+  assert_int_equal(fi.receivable, 10 * HOT_PASSES / 2);
+
+  struct sp_tip tip;
+  assert_int_equal(sp_ledger_tip(f->l, &tip), 0);
+  assert_int_equal(tip.height, 3);
+  char hex[2 * HL + 1];
+  for (int i = 0; i < HL; i++)
+    snprintf(hex + 2 * i, 3, "%02x", tip.state_digest[i]);
+  assert_string_equal(hex, HOT_DIGEST);
+  struct sp_verify_report rep;
+  assert_int_equal(sp_ledger_verify(f->l, "/tmp", &rep), 0);
+  if (!rep.ok)
+    fail_msg("verify: block %llu: %s", (unsigned long long)rep.first_bad.height,
+             rep.first_bad.msg);
+  hot_replay(f, &tip, false);
+  hot_replay(f, &tip, true);
+  free(p);
+  free(t);
+  free(d);
+  free(rows);
+  fx_free(f);
+}
+
 /* ===================================================== block-log proofs */
 
 #define LOGN 13
@@ -2238,6 +2449,7 @@ int main(void)
       cmocka_unit_test(test_conflict_and_noop),
       cmocka_unit_test(test_apply_batch),
       cmocka_unit_test(test_property),
+      cmocka_unit_test(test_hot_records),
       cmocka_unit_test(test_log_proofs),
   };
   return cmocka_run_group_tests_name("blocks", tests, NULL, NULL);
