@@ -180,8 +180,9 @@ int sp_wal_open(struct sp_wal *w, const char *home, size_t max, uint8_t **snap, 
       best_len = pn;
     }
   }
-  if (!found && (len[0] || len[1])) {
-    /* a torn write spoils one file only: both bad is damage */
+  if (!found && len[0] && len[1]) {
+    /* a torn write spoils one file only: both bad is damage (one bad and
+     * the other empty is the very first write, torn: nothing was sent) */
     snprintf(err, errcap, "consensus record in '%s' (consensus.wal.0 and .1) is damaged", home);
     goto fail;
   }

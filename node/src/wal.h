@@ -30,8 +30,9 @@ struct sp_wal {
 
 /* Open (creating the files if need be) and read the newest record: *snap
  * is malloc'd (NULL, *n = 0 when there is none). Fails (-1, err says why)
- * when the files cannot be opened or read, or when no record is whole
- * although a file holds one: the node must then not sign anything. */
+ * when the files cannot be opened or read, or when both hold something and
+ * neither a whole record (a crash spoils one file at most): the node must
+ * then not sign anything. */
 int sp_wal_open(struct sp_wal *w, const char *home, size_t max, uint8_t **snap, size_t *n,
                 char *err, size_t errcap);
 /* Make p the record, durably: 0 or -errno. */

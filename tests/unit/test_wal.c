@@ -136,6 +136,18 @@ static void test_torn_newest_falls_back(void **state)
   expect_record("older snapshot", 14);
 }
 
+/* The very first write, torn: its vote never left, so there is no record. */
+static void test_first_write_torn(void **state)
+{
+  (void)state;
+  static const char *const recs[] = {"the first snapshot"};
+  write_records(recs, 1); /* seq 1, in .1 */
+  char p[128];
+  path(p, "consensus.wal.1");
+  assert_int_equal(truncate(p, 30), 0);
+  expect_record(NULL, 0);
+}
+
 static void test_both_damaged_refused(void **state)
 {
   (void)state;
@@ -191,6 +203,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_fresh_then_newest, setup, teardown),
       cmocka_unit_test_setup_teardown(test_torn_newest_falls_back, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_first_write_torn, setup, teardown),
       cmocka_unit_test_setup_teardown(test_both_damaged_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_legacy_file, setup, teardown),
   };
