@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "home.h"
 #include "log.h"
@@ -179,9 +180,19 @@ static int cmd_init(struct args *a)
   snprintf(data, sizeof(data), "%s/data", a->home);
   snprintf(copy, sizeof(copy), "%s/genesis.bin", a->home);
   mkdir(a->home, 0700);
+  /* a running node holds the home (and may hold LMDB's write lock for a
+   * long time: its checked block waits for votes), so ask the lock first */
+  char err[512];
+  int lock = sp_home_lock(a->home, err, sizeof(err));
+  if (lock < 0) {
+    fprintf(stderr, "stadjerd: %s\n", err);
+    free(g);
+    return 4;
+  }
   int rc = sp_ledger_create(data, g, n, NULL);
   if (rc == 0)
     rc = sp_write_file_durable(copy, g, n) ? SP_LE_IO : 0;
+  close(lock);
   free(g);
   if (rc) {
     fprintf(stderr, "stadjerd: cannot create the ledger in '%s': %s\n", data,

@@ -1245,12 +1245,18 @@ static void double_start(void **state)
   assert_true(cl_alive(nd->pid));
   struct cl_status st;
   assert_int_equal(cl_status(cl, 0, &st), 0);
-  /* init over a home that has a ledger is refused too */
+  /* init over the home of a running node is refused at once: it takes the
+   * home's lock first (without it, it would wait for LMDB's write lock,
+   * which the node holds while its checked block waits for votes) */
   char gpath[256];
   snprintf(gpath, sizeof(gpath), "%s/genesis.bin", cl->dir);
   char *init[] = {(char *)cl->stadjerd, (char *)"init", (char *)"--home", nd->home,
                   (char *)"--genesis", gpath, NULL};
-  assert_true(cl_run(init, log2, 30000) > 0);
+  t0 = cl_now_ms();
+  rc = cl_run(init, log2, 30000);
+  cl_log("init on the same home: exit %d after %lld ms", rc, (long long)(cl_now_ms() - t0));
+  assert_true(rc > 0);
+  assert_true(cl_file_contains(log2, "already running"));
   assert_true(cl_alive(nd->pid));
   /* once the first stops, the home is free again */
   assert_int_equal(cl_stop(cl, 0), 0);
