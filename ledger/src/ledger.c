@@ -152,6 +152,21 @@ static int grow_map(struct sp_ledger *l)
   return store_grow(&l->st);
 }
 
+/* After attempt number `attempt` of a write transaction ended with *rc:
+ * true if the map was full and has grown, so the caller tries again;
+ * otherwise *rc is the final code (a map still full after
+ * MAP_FULL_RETRIES growths becomes SP_LE_STORE). */
+static bool grown_for_retry(struct sp_ledger *l, int *rc, int attempt)
+{
+  if (*rc != MDB_MAP_FULL)
+    return false;
+  if (attempt == MAP_FULL_RETRIES) {
+    *rc = SP_LE_STORE;
+    return false;
+  }
+  return (*rc = grow_map(l)) == SP_LE_OK;
+}
+
 int sp_ledger_create(const char *dir, const uint8_t *genesis, size_t n,
                      const struct sp_ledger_opts *opts)
 {
@@ -711,13 +726,9 @@ static int apply_or_check(struct sp_ledger *l, const uint8_t *raw, size_t n,
     goto out;
   for (int attempt = 0;; attempt++) {
     rc = apply_once(l, &b, raw, n, hash, &tip, txids, commit, &j, dry_run, why);
-    if (rc != MDB_MAP_FULL)
-      break;
-    if (attempt == MAP_FULL_RETRIES || (rc = grow_map(l)))
+    if (!grown_for_retry(l, &rc, attempt))
       break;
   }
-  if (rc == MDB_MAP_FULL)
-    rc = SP_LE_STORE;
 out:
   /* a bad signature is the block's fault before any later finding (a
    * rule refusal may just be the consequence of a forged transaction) */
@@ -813,13 +824,9 @@ int sp_ledger_apply_batch(struct sp_ledger *l, const struct sp_block_in *in, siz
     staged_drop(l);
     for (int attempt = 0;; attempt++) {
       rc = apply_batch_once(l, in, bs, (const uint8_t(*)[SP_HASH_LEN])hashes, n, &tip, why);
-      if (rc != MDB_MAP_FULL)
-        break;
-      if (attempt == MAP_FULL_RETRIES || (rc = grow_map(l)))
+      if (!grown_for_retry(l, &rc, attempt))
         break;
     }
-    if (rc == MDB_MAP_FULL)
-      rc = SP_LE_STORE;
   } else {
     for (size_t i = 0; i < n && rc == SP_LE_OK; i++)
       rc = sp_ledger_apply(l, in[i].raw, in[i].len, in[i].commit, why);
@@ -1135,13 +1142,9 @@ int sp_ledger_propose(struct sp_ledger *l, const struct sp_tx *cands, size_t n,
       careful = true; /* a rule refused after writing: undo per candidate */
       continue;
     }
-    if (rc != MDB_MAP_FULL)
-      break;
-    if (attempt == MAP_FULL_RETRIES || (rc = grow_map(l)))
+    if (!grown_for_retry(l, &rc, attempt))
       break;
   }
-  if (rc == MDB_MAP_FULL)
-    rc = SP_LE_STORE;
   if (rc == SP_LE_OK) {
     /* the block, written in the txn that ran its rules, is staged: if it
      * is decided, sp_ledger_apply just adds the certificate and commits */
