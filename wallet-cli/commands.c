@@ -440,6 +440,25 @@ static int submit_many(struct wallet *w, struct sp_tx *txs, const int *lines, si
   return rc;
 }
 
+/* The next line of a CSV file into line, without the characters of
+ * `trail` at its end: 1, or 0 at the end of the file, or an exit code
+ * (negated) after saying so when a line does not fit (it would otherwise
+ * be read as two rows, the first cut short). */
+static int csv_next(FILE *f, const char *file, int *lineno, char *line, size_t cap,
+                    const char *trail, size_t *len)
+{
+  if (fgets(line, (int)cap, f) == NULL)
+    return 0;
+  ++*lineno;
+  size_t n = strlen(line);
+  if (n == cap - 1 && line[n - 1] != '\n' && !feof(f))
+    return -fail(EXIT_USAGE, "%s:%d: line longer than %zu characters", file, *lineno, cap - 2);
+  while (n && strchr(trail, line[n - 1]))
+    line[--n] = 0;
+  *len = n;
+  return 1;
+}
+
 /* An address twice in one enrolment file: the second row could only be
  * refused, so the file is refused before anything is sent. */
 struct row_key {
@@ -576,11 +595,9 @@ static int enroll_csv(struct wallet *w, const char *file)
   size_t n = 0, cap = 0;
   char line[512];
   int lineno = 0, rc = 0;
-  while (rc == 0 && fgets(line, sizeof(line), f)) {
-    lineno++;
-    size_t len = strlen(line);
-    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-      line[--len] = 0;
+  size_t len;
+  while (rc == 0 && (rc = csv_next(f, file, &lineno, line, sizeof(line), "\r\n", &len)) > 0) {
+    rc = 0;
     if (len == 0 || (lineno == 1 && !strcmp(line, "address,household")))
       continue;
     char *comma = strchr(line, ',');
@@ -615,6 +632,8 @@ static int enroll_csv(struct wallet *w, const char *file)
     n++;
   }
   fclose(f);
+  if (rc < 0)
+    rc = -rc; /* csv_next said why */
   if (rc == 0 && n == 0)
     rc = fail(EXIT_USAGE, "%s: no rows", file);
   if (rc == 0)
@@ -786,11 +805,10 @@ static int cmd_issue(struct wallet *w, int argc, char **argv)
   char line[512];
   int lineno = 0;
   rc = 0;
-  while (rc == 0 && fgets(line, sizeof(line), f)) {
-    lineno++;
-    size_t len = strlen(line);
-    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
-      line[--len] = 0;
+  size_t len;
+  while (rc == 0 &&
+         (rc = csv_next(f, a.values[1], &lineno, line, sizeof(line), "\r\n ", &len)) > 0) {
+    rc = 0;
     if (len == 0 || (lineno == 1 && !strcmp(line, "address,amount")))
       continue;
     char *comma = strchr(line, ',');
@@ -822,6 +840,8 @@ static int cmd_issue(struct wallet *w, int argc, char **argv)
     n++;
   }
   fclose(f);
+  if (rc < 0)
+    rc = -rc; /* csv_next said why */
   if (rc == 0 && n == 0)
     rc = fail(EXIT_USAGE, "%s: no rows", a.values[1]);
   if (rc == 0) {

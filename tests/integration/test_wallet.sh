@@ -200,6 +200,9 @@ expect 2 "pass enroll --csv with an address twice" -- K muni pass enroll --csv "
 check "repeat: names line 4 and line 2" -- err_has "repeat.csv:4: the same address as line 2"
 K muni --json balance anna2 >"$OUT" 2>"$ERR"
 check "repeat: nothing sent (anna2 not enrolled)" -- jt 'd["kind"]=="unknown"'
+printf 'address,household\n%s,%0600d\n' "$ANNA2" 7 >"$D/long.csv"
+expect 2 "pass enroll --csv with a 600-character household" -- K muni pass enroll --csv "$D/long.csv"
+check "long line: names line 2, not cut into two rows" -- err_has "long.csv:2: line longer than"
 
 echo "== issue"
 expect 0 "issue single 50.00 to anna" -- K muni issue sport-2027 50.00 --to anna --ref single-1
