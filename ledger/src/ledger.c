@@ -325,13 +325,21 @@ static bool tx_leaf(const struct sp_tx *tx, uint8_t leaf[SP_HASH_LEN], size_t *l
   return ok;
 }
 
+int sp_ledger_verify_tx_leaf(struct sp_ledger *l, const struct sp_tx *tx,
+                             uint8_t leaf[static SP_HASH_LEN])
+{
+  size_t len;
+  if (tx->body == NULL || !tx_leaf(tx, leaf, &len)) {
+    memset(leaf, 0, SP_HASH_LEN);
+    return SP_LE_INVAL; /* only decoded transactions carry their signed bytes */
+  }
+  return sig_ok(l, tx, leaf) ? SP_LE_OK : SP_E_BADSIG;
+}
+
 int sp_ledger_verify_tx(struct sp_ledger *l, const struct sp_tx *tx)
 {
   uint8_t leaf[SP_HASH_LEN];
-  size_t len;
-  if (tx->body == NULL || !tx_leaf(tx, leaf, &len))
-    return SP_LE_INVAL; /* only decoded transactions carry their signed bytes */
-  return sig_ok(l, tx, leaf) ? SP_LE_OK : SP_E_BADSIG;
+  return sp_ledger_verify_tx_leaf(l, tx, leaf);
 }
 
 /* The signature checks of a block not yet in the cache, run on the pool
@@ -869,33 +877,62 @@ int sp_ledger_put_cert(struct sp_ledger *l, const struct sp_cert *c, struct sp_r
 
 /* ====================================================== mempool check */
 
+/* The rules of one transaction against the state of w (a read-only txn
+ * whose writes are dropped: the rules decide before they write, proposing
+ * relies on it too and notices if not, so the verdict is the same, and a
+ * check may run on any thread, beside the writer). */
+static int check_in(struct sp_ledger *l, struct wctx *w, const struct sp_tip *tip,
+                    const struct sp_tx *tx, const uint8_t txid[SP_HASH_LEN], uint64_t time_ms,
+                    struct sp_refusal *why)
+{
+  if (why)
+    memset(why, 0, sizeof(*why));
+  if (tx->body == NULL)
+    return SP_LE_INVAL; /* only decoded transactions carry their signed bytes */
+  w->rc = 0;
+  w->writes = 0;
+  struct tx_ctx c = {&l->g, time_ms, tip->height + 1, 0, txid};
+  int rc = rules_apply(w, &c, tx, why);
+  if (why)
+    why->height = tip->height + 1; /* what it was checked for */
+  return rc;
+}
+
 static int check_tx(struct sp_ledger *l, const struct sp_tx *tx, uint64_t time_ms,
                     bool verify_sig, struct sp_refusal *why)
 {
   if (why)
     memset(why, 0, sizeof(*why));
   if (tx->body == NULL)
-    return SP_LE_INVAL; /* only decoded transactions carry their signed bytes */
+    return SP_LE_INVAL;
   if (verify_sig && sp_ledger_verify_tx(l, tx) != SP_LE_OK)
     return refuse(why, SP_R_BAD_SIGNATURE, "signature does not verify for this chain");
   uint8_t txid[SP_HASH_LEN];
   sp_tx_id(tx, l->chain_id, txid);
-  /* A read-only transaction whose writes are dropped: the rules decide
-   * before they write (proposing relies on it too, and notices if not), so
-   * the verdict is the same, and a check may run on any thread, beside
-   * the writer. */
   struct sp_tip tip;
   struct wctx w;
   int rc = wctx_begin(&w, &l->st, true);
   if (rc)
     return rc;
   w.dry = true;
-  if ((rc = tip_read(&w, &tip)) == SP_LE_OK) {
-    struct tx_ctx c = {&l->g, time_ms, tip.height + 1, 0, txid};
-    rc = rules_apply(&w, &c, tx, why);
-    if (why)
-      why->height = tip.height + 1; /* what it was checked for */
-  }
+  if ((rc = tip_read(&w, &tip)) == SP_LE_OK)
+    rc = check_in(l, &w, &tip, tx, txid, time_ms, why);
+  wctx_abort(&w);
+  return rc;
+}
+
+int sp_ledger_check_txs_verified(struct sp_ledger *l, struct sp_tx_check *v, size_t n,
+                                 uint64_t time_ms)
+{
+  struct sp_tip tip;
+  struct wctx w;
+  int rc = wctx_begin(&w, &l->st, true);
+  if (rc)
+    return rc;
+  w.dry = true;
+  if ((rc = tip_read(&w, &tip)) == SP_LE_OK)
+    for (size_t i = 0; i < n; i++)
+      v[i].rc = check_in(l, &w, &tip, v[i].tx, v[i].txid, time_ms, &v[i].why);
   wctx_abort(&w);
   return rc;
 }

@@ -20,6 +20,7 @@ struct mp_sender;
 
 struct mp_entry {
   uint8_t txid[SP_HASH_LEN];
+  uint8_t leaf[SP_HASH_LEN]; /* its Merkle leaf, from the signature check */
   uint8_t *raw; /* owned; tx's views point into it */
   size_t len;
   struct sp_tx tx;

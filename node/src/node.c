@@ -1,5 +1,6 @@
 #include "node.h"
 
+
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -434,27 +435,26 @@ static struct peer_info *peer_by_id(struct node *n, uint64_t id)
 }
 
 /* Answer everyone waiting for transaction i of a committed block. */
+/* Answer whoever waits for txid, committed at (height, index) of the
+ * block whose Merkle tree is given; r is scratch room for the answer. */
 static void answer_committed(struct node *n, const uint8_t txid[SP_HASH_LEN], uint64_t height,
-                             uint32_t index, const struct sp_merkle_tree *tree)
+                             uint32_t index, const struct sp_merkle_tree *tree,
+                             struct sp_msg *r)
 {
-  struct hnode *h;
-  if (hmap_find(&n->waiters, txid) == NULL)
+  struct hnode *h = hmap_find(&n->waiters, txid);
+  if (h == NULL)
     return;
-  struct sp_msg *r = calloc(1, sizeof(*r));
-  if (r == NULL)
-    return;
+  memset(&r->u.result, 0, sizeof(r->u.result));
   r->type = SP_MSG_RESULT;
   memcpy(r->u.result.txid, txid, SP_HASH_LEN);
   r->u.result.status = SP_TXS_COMMITTED;
   r->u.result.height = height;
   r->u.result.index = index;
   size_t len = 0;
-  if (sp_merkle_tree_path(tree, index, r->u.result.proof, &len) != SP_OK) {
-    free(r);
+  if (sp_merkle_tree_path(tree, index, r->u.result.proof, &len) != SP_OK)
     return;
-  }
   r->u.result.n_proof = (uint32_t)len;
-  while ((h = hmap_find(&n->waiters, txid)) != NULL) {
+  do {
     struct waiter *w = HMAP_ENTRY(h, struct waiter, h);
     struct peer_info *pi = peer_by_id(n, w->peer);
     if (pi) {
@@ -463,52 +463,77 @@ static void answer_committed(struct node *n, const uint8_t txid[SP_HASH_LEN], ui
     }
     hmap_remove(&n->waiters, h);
     free(w);
-  }
-  free(r);
+  } while ((h = hmap_find(&n->waiters, txid)) != NULL);
 }
 
 /* A block is in the ledger: its transactions leave the mempool, with
  * every pending one of the same senders whose sequence number it used up
  * (a conflicting one, refused now: it can never commit), and whoever
  * waits for them is answered, the receipt path read off one Merkle tree
- * of the block. O(transactions in the block). */
+ * of the block. O(transactions in the block). A transaction of the block
+ * that is the one pending in the mempool (the same bytes) lends its id and
+ * Merkle leaf, computed at admission; only others are hashed here. */
 static void after_block(struct node *n, const uint8_t *raw, size_t len)
 {
   struct sp_block b;
   if (sp_block_decode(raw, len, &b) != SP_OK)
     return; /* it was applied, so it decodes */
   /* receipts need the tree; a node nobody waits on (an observer) skips it */
-  bool waited = n->waiters.n > 0;
-  uint8_t(*leaves)[SP_HASH_LEN] =
-      waited ? malloc((b.n_txs ? b.n_txs : 1) * (size_t)SP_HASH_LEN) : NULL;
-  struct sp_merkle_tree tree = {0};
-  bool have_tree = false;
-  if (leaves) {
-    for (uint32_t i = 0; i < b.n_txs; i++)
-      sp_merkle_leaf(leaves[i], b.txs[i].raw, b.txs[i].raw_len);
-    have_tree = b.n_txs && sp_merkle_tree_build(&tree, (const uint8_t(*)[SP_HASH_LEN])leaves,
-                                                b.n_txs) == SP_OK;
+  size_t k = b.n_txs ? b.n_txs : 1;
+  uint8_t(*leaves)[SP_HASH_LEN] = NULL, (*txids)[SP_HASH_LEN] = NULL;
+  struct sp_msg *r = NULL;
+  if (n->waiters.n > 0) {
+    leaves = malloc(k * (size_t)SP_HASH_LEN);
+    txids = malloc(k * (size_t)SP_HASH_LEN);
+    r = malloc(sizeof(*r));
+    if (!leaves || !txids || !r) {
+      LOG_E(b.header.height, NULL, "out of memory: waiting wallets get no answer");
+      free(leaves), free(txids), free(r);
+      leaves = txids = NULL;
+      r = NULL;
+    }
   }
+  for (uint32_t i = 0; txids && i < b.n_txs; i++) {
+    const struct sp_tx *tx = &b.txs[i];
+    const struct mp_entry *e = mp_sender_first(&n->mp, tx->signer);
+    if (e && e->tx.seq == tx->seq && e->len == tx->raw_len &&
+        memcmp(e->raw, tx->raw, e->len) == 0) {
+      memcpy(txids[i], e->txid, SP_HASH_LEN);
+      memcpy(leaves[i], e->leaf, SP_HASH_LEN);
+    } else {
+      sp_tx_id(tx, n->chain_id, txids[i]);
+      sp_merkle_leaf(leaves[i], tx->raw, tx->raw_len);
+    }
+  }
+  struct sp_merkle_tree tree = {0};
+  bool have_tree = txids && b.n_txs &&
+                   sp_merkle_tree_build(&tree, (const uint8_t(*)[SP_HASH_LEN])leaves,
+                                        b.n_txs) == SP_OK;
   for (uint32_t i = 0; i < b.n_txs; i++) {
     const struct sp_tx *tx = &b.txs[i];
     struct mp_entry *e = mp_sender_first(&n->mp, tx->signer);
-    if (!waited && e == NULL)
+    if (!txids && e == NULL)
       continue;
-    uint8_t txid[SP_HASH_LEN];
-    sp_tx_id(tx, n->chain_id, txid);
-    while ((e = mp_sender_first(&n->mp, tx->signer)) != NULL && e->tx.seq <= tx->seq) {
-      if (memcmp(e->txid, txid, SP_HASH_LEN) != 0)
+    uint8_t id[SP_HASH_LEN];
+    if (txids)
+      memcpy(id, txids[i], SP_HASH_LEN);
+    else
+      sp_tx_id(tx, n->chain_id, id);
+    for (; e != NULL && e->tx.seq <= tx->seq; e = mp_sender_first(&n->mp, tx->signer)) {
+      if (memcmp(e->txid, id, SP_HASH_LEN) != 0)
         answer_refused(n, e->txid, SP_R_WRONG_SEQUENCE,
                        "another transaction of this key took its sequence number");
       mp_remove_entry(&n->mp, e);
     }
     if (have_tree)
-      answer_committed(n, txid, b.header.height, i, &tree);
+      answer_committed(n, id, b.header.height, i, &tree, r);
   }
   mp_compact(&n->mp);
   if (have_tree)
     sp_merkle_tree_free(&tree);
   free(leaves);
+  free(txids);
+  free(r);
   sp_block_clear(&b);
 }
 
@@ -1183,20 +1208,36 @@ struct admission {
   struct admission *next_in_order;
 };
 
-static void admit_verify(struct admission *ad)
+/* The worker's part of a batch of admissions: signatures (remembered by
+ * the ledger: the proposal check and the apply of the block that carries
+ * one will not verify it again), then the state checks, all in one read
+ * transaction beside the loop. A state check counts if the sender still
+ * has nothing pending when the loop takes the result (a sender's later
+ * ones follow its pending ones instead). A transaction already in a block
+ * is refused on its sequence number: only then is it worth looking up, to
+ * answer "committed" to a resubmission. */
+static void admit_verify(struct admission **v, size_t k)
 {
-  /* remembered by the ledger: the proposal check and the apply of the
-   * block that carries it will not verify it again */
-  struct sp_tx_location loc;
-  struct sp_ledger *l = ad->n->l;
-  ad->sig_ok = sp_ledger_verify_tx(l, &ad->e->tx) == SP_LE_OK;
-  /* The state check, in a read-only txn beside the loop: it counts if the
-   * sender still has nothing pending when the loop takes the result (a
-   * sender's later ones follow its pending ones instead). A transaction
-   * already in a block is refused on its sequence number: only then is it
-   * worth looking up, to answer "committed" to a resubmission. */
-  if (ad->sig_ok && ad->need_state) {
-    ad->state_rc = sp_ledger_check_tx_verified(l, &ad->e->tx, now_ms(), &ad->why);
+  struct sp_ledger *l = v[0]->n->l;
+  struct sp_tx_check chk[ADMIT_BATCH];
+  struct admission *of[ADMIT_BATCH];
+  size_t m = 0;
+  for (size_t i = 0; i < k; i++) {
+    struct admission *ad = v[i];
+    ad->sig_ok = sp_ledger_verify_tx_leaf(l, &ad->e->tx, ad->e->leaf) == SP_LE_OK;
+    if (ad->sig_ok && ad->need_state) {
+      chk[m] = (struct sp_tx_check){.tx = &ad->e->tx, .txid = ad->e->txid};
+      of[m++] = ad;
+    }
+  }
+  /* a store error leaves state_done false: the loop checks again */
+  if (m == 0 || sp_ledger_check_txs_verified(l, chk, m, now_ms()) != SP_LE_OK)
+    return;
+  for (size_t i = 0; i < m; i++) {
+    struct admission *ad = of[i];
+    struct sp_tx_location loc;
+    ad->state_rc = chk[i].rc;
+    ad->why = chk[i].why;
     ad->state_done = true;
     ad->tip = ad->why.height - 1;
     if (ad->state_rc == SP_LE_REFUSED)
@@ -1260,8 +1301,7 @@ struct admit_batch {
 static void admit_batch_work(uv_work_t *w)
 {
   struct admit_batch *b = w->data;
-  for (size_t i = 0; i < b->k; i++)
-    admit_verify(b->v[i]);
+  admit_verify(b->v, b->k);
 }
 
 static void admit_batch_after(uv_work_t *w, int status)

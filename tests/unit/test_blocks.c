@@ -929,6 +929,51 @@ static void test_sig_cache(void **state)
   fx_free(w.f);
 }
 
+/* Admission's batch: each transaction is judged against the tip alone,
+ * exactly as sp_ledger_check_tx_verified judges it (pass1's second
+ * payment is one sequence number ahead of the tip), in one read txn; and
+ * the signature check hands out the transaction's Merkle leaf. */
+static void test_check_batch(void **state)
+{
+  (void)state;
+  struct world w;
+  world_setup(&w);
+  struct sp_tx d[4];
+  three_pays(&w, d);
+  d[3] = d[2];
+  d[3].body = NULL; /* not decoded: refused as input, not as a rule */
+  struct sp_tx_check v[4];
+  uint8_t ids[4][HL];
+  for (int i = 0; i < 4; i++) {
+    sp_tx_id(&d[i], sp_ledger_chain_id(w.f->l), ids[i]);
+    v[i] = (struct sp_tx_check){.tx = &d[i], .txid = ids[i], .rc = -12345};
+  }
+  assert_int_equal(sp_ledger_check_txs_verified(w.f->l, v, 4, w.f->now), SP_LE_OK);
+  assert_int_equal(v[0].rc, SP_LE_OK);
+  assert_int_equal(v[1].rc, SP_LE_REFUSED);
+  assert_int_equal(v[1].why.reason, SP_R_WRONG_SEQUENCE);
+  assert_int_equal(v[2].rc, SP_LE_OK);
+  assert_int_equal(v[3].rc, SP_LE_INVAL);
+  for (int i = 0; i < 3; i++) {
+    struct sp_refusal why;
+    assert_int_equal(sp_ledger_check_tx_verified(w.f->l, &d[i], w.f->now, &why), v[i].rc);
+    assert_int_equal(why.reason, v[i].why.reason);
+    assert_int_equal(why.height, v[i].why.height);
+    assert_int_equal(v[i].why.height, 2);
+  }
+  uint8_t leaf[HL], want[HL], zero[HL] = {0};
+  assert_int_equal(sp_ledger_verify_tx_leaf(w.f->l, &d[0], leaf), SP_LE_OK);
+  sp_merkle_leaf(want, d[0].raw, d[0].raw_len);
+  assert_memory_equal(leaf, want, HL);
+  assert_int_equal(sp_ledger_verify_tx_leaf(w.f->l, &d[3], leaf), SP_LE_INVAL);
+  assert_memory_equal(leaf, zero, HL);
+  d[2].sig[7] ^= 0x01;
+  assert_int_equal(sp_ledger_verify_tx_leaf(w.f->l, &d[2], leaf), SP_E_BADSIG);
+  d[2].sig[7] ^= 0x01;
+  clear_txs(d, 3);
+  fx_free(w.f);
+}
+
 /* A checked or proposed block keeps its write transaction open until it is
  * applied; whatever comes first instead must drop it and see the ledger
  * exactly as committed: another block at the same height, a certificate,
@@ -2444,6 +2489,7 @@ int main(void)
       cmocka_unit_test(test_block_cert),
       cmocka_unit_test(test_block_tx_bad_signature),
       cmocka_unit_test(test_sig_cache),
+      cmocka_unit_test(test_check_batch),
       cmocka_unit_test(test_staged),
       cmocka_unit_test(test_block_tx_rules),
       cmocka_unit_test(test_conflict_and_noop),
