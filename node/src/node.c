@@ -1194,6 +1194,7 @@ struct admission {
   uint64_t from; /* connection id; its peer may be gone by the answer */
   uint32_t req_id;
   bool reply;
+  bool from_validator; /* gossip: not forwarded again */
   struct mp_entry *e;
   bool need_state; /* the sender had nothing pending: check it against the tip */
   /* the worker's findings */
@@ -1274,19 +1275,24 @@ static void gossip_submit(struct node *n, struct sp_peer *except, const struct m
  * seq 4 (pipelined submissions). */
 static void admit_finish(struct admission *ad, int status);
 
-static void add_waiter(struct node *n, struct peer_info *pi, const struct admission *ad,
-                       const uint8_t txid[SP_HASH_LEN])
+static void wait_for(struct node *n, struct peer_info *pi, uint32_t req_id,
+                     const uint8_t txid[SP_HASH_LEN])
 {
-  if (pi == NULL || !ad->reply)
-    return;
   struct waiter *wt = calloc(1, sizeof(*wt));
   if (wt) {
     memcpy(wt->txid, txid, SP_HASH_LEN);
     wt->peer = pi->id;
-    wt->req_id = ad->req_id;
+    wt->req_id = req_id;
     wt->h.key = wt->txid;
     hmap_insert(&n->waiters, &wt->h);
   }
+}
+
+static void add_waiter(struct node *n, struct peer_info *pi, const struct admission *ad,
+                       const uint8_t txid[SP_HASH_LEN])
+{
+  if (pi != NULL && ad->reply)
+    wait_for(n, pi, ad->req_id, txid);
 }
 
 /* Admissions go to libuv's pool in batches (those of one loop iteration,
@@ -1387,7 +1393,13 @@ static void admit_finish(struct admission *ad, int status)
     goto drop;
   LOG_D(0, e->tx.signer, "admitted %s seq %llu", sp_tx_kind_name(e->tx.kind),
         (unsigned long long)e->tx.seq);
-  gossip_submit(n, pi ? pi->p : NULL, e);
+  /* Validators are all connected to each other, and each forwards what
+   * reached it from elsewhere (a wallet, an observer) to all of them: one
+   * hop. Forwarding again what a validator sent made every validator
+   * receive, decode and admit each transaction three times in a network of
+   * four, only to find it pending already. */
+  if (!ad->from_validator)
+    gossip_submit(n, pi ? pi->p : NULL, e);
   /* the mempool owns e now, and a block may commit (and free it) as soon
    * as consensus starts: register the waiter first, with its own copy */
   add_waiter(n, pi, ad, e->txid);
@@ -1430,6 +1442,13 @@ static void on_submit(struct node *n, struct peer_info *pi, const struct sp_msg 
   bool reply = sp_peer_role(pi->p) == SP_ROLE_WALLET;
   uint8_t txid[SP_HASH_LEN];
   sp_tx_id(tx, n->chain_id, txid);
+  if (mp_find(&n->mp, txid)) {
+    /* pending already: a wallet's resubmission waits for the same block,
+     * anything else has nothing more to do */
+    if (reply)
+      wait_for(n, pi, m->req_id, txid);
+    return;
+  }
   if (n->batch == NULL)
     n->batch = calloc(1, sizeof(*n->batch));
   struct admission *ad = calloc(1, sizeof(*ad));
@@ -1453,6 +1472,7 @@ static void on_submit(struct node *n, struct peer_info *pi, const struct sp_msg 
   ad->from = pi->id;
   ad->req_id = m->req_id;
   ad->reply = reply;
+  ad->from_validator = sp_peer_role(pi->p) == SP_ROLE_VALIDATOR;
   ad->e = e;
   uint64_t pend_seq;
   ad->need_state = mp_sender(&n->mp, tx->signer, &pend_seq) == 0;
