@@ -957,6 +957,8 @@ int sp_ledger_check_tx_verified(struct sp_ledger *l, const struct sp_tx *tx, uin
 struct candjob {
   struct sp_ledger *l;
   const struct sp_tx *cands;
+  const uint8_t (*known_leaves)[SP_HASH_LEN]; /* sp_ledger_propose_hashed */
+  const uint8_t (*known_txids)[SP_HASH_LEN];
   uint8_t (*leaves)[SP_HASH_LEN];
   uint8_t (*txids)[SP_HASH_LEN];
   size_t *len;   /* encoded length */
@@ -970,12 +972,18 @@ static void check_cand(size_t k, void *arg)
   struct candjob *j = arg;
   size_t i = j->from + k;
   const struct sp_tx *tx = &j->cands[i];
-  if (tx->body == NULL || !tx_leaf(tx, j->leaves[i], &j->len[i])) {
+  if (j->known_leaves && tx->body && tx->raw) {
+    /* the caller's word: leaf and id of exactly these (decoded) bytes */
+    memcpy(j->leaves[i], j->known_leaves[i], SP_HASH_LEN);
+    j->len[i] = tx->raw_len;
+  } else if (j->known_leaves || tx->body == NULL || !tx_leaf(tx, j->leaves[i], &j->len[i])) {
     j->state[i] = -2;
     return;
   }
   j->state[i] = sig_ok(j->l, tx, j->leaves[i]) ? 1 : -1;
-  if (j->state[i] > 0)
+  if (j->state[i] > 0 && j->known_txids)
+    memcpy(j->txids[i], j->known_txids[i], SP_HASH_LEN);
+  else if (j->state[i] > 0)
     sp_tx_id(tx, j->l->chain_id, j->txids[i]);
 }
 
@@ -1019,6 +1027,8 @@ static int try_candidate(struct wctx *w, const struct tx_ctx *c, const struct sp
 
 struct proposal_state {
   struct sp_block blk;
+  const uint8_t (*known_leaves)[SP_HASH_LEN]; /* of the candidates, or NULL */
+  const uint8_t (*known_txids)[SP_HASH_LEN];
   uint8_t (*leaves)[SP_HASH_LEN];     /* of the block's transactions */
   uint8_t (*cand_leaves)[SP_HASH_LEN]; /* of every candidate looked at */
   uint8_t (*txids)[SP_HASH_LEN];
@@ -1059,7 +1069,8 @@ static void check_window(struct sp_ledger *l, struct proposal_state *ps,
   size_t end = i + (room ? room : 1);
   if (end > n)
     end = n;
-  struct candjob job = {l, cands, ps->cand_leaves, ps->txids, ps->len, ps->state, i};
+  struct candjob job = {l,        cands,       ps->known_leaves, ps->known_txids, ps->cand_leaves,
+                        ps->txids, ps->len, ps->state,        i};
   pool_run(l->pool, end - i, check_cand, &job);
 }
 
@@ -1136,6 +1147,19 @@ int sp_ledger_propose(struct sp_ledger *l, const struct sp_tx *cands, size_t n,
                       const struct sp_cert *last_commit, struct sp_buf *block_out,
                       bool *accepted, struct sp_refusal *refusals)
 {
+  return sp_ledger_propose_hashed(l, cands, NULL, NULL, n, time_ms, proposer, last_commit,
+                                  block_out, accepted, refusals);
+}
+
+int sp_ledger_propose_hashed(struct sp_ledger *l, const struct sp_tx *cands,
+                             const uint8_t (*leaves)[SP_HASH_LEN],
+                             const uint8_t (*txids)[SP_HASH_LEN], size_t n, uint64_t time_ms,
+                             const uint8_t proposer[static SP_PK_LEN],
+                             const struct sp_cert *last_commit, struct sp_buf *block_out,
+                             bool *accepted, struct sp_refusal *refusals)
+{
+  if ((leaves == NULL) != (txids == NULL))
+    return SP_LE_INVAL;
   staged_drop(l);
   struct sp_tip tip;
   int rc = sp_ledger_tip(l, &tip);
@@ -1145,6 +1169,8 @@ int sp_ledger_propose(struct sp_ledger *l, const struct sp_tx *cands, size_t n,
     return SP_LE_INVAL;
   struct proposal_state ps;
   memset(&ps, 0, sizeof(ps));
+  ps.known_leaves = leaves;
+  ps.known_txids = txids;
   sp_buf_init(&ps.enc, SP_MAX_TX_BYTES);
   size_t cap = n ? n : 1;
   ps.blk.txs = calloc(cap, sizeof(*ps.blk.txs));

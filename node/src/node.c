@@ -337,20 +337,27 @@ static int app_propose(void *ctx, uint64_t height, uint32_t round, struct sp_buf
   max += max / 8 + 16;
   size_t take = n->mp.n < max ? n->mp.n : max;
   uint64_t t0 = 0;
-  struct sp_tx *cands = calloc(take ? take : 1, sizeof(*cands));
-  struct mp_entry **ents = calloc(take ? take : 1, sizeof(*ents));
-  bool *acc = calloc(take ? take : 1, sizeof(bool));
-  struct sp_refusal *why = calloc(take ? take : 1, sizeof(*why));
+  size_t room = take ? take : 1;
+  struct sp_tx *cands = calloc(room, sizeof(*cands));
+  struct mp_entry **ents = calloc(room, sizeof(*ents));
+  bool *acc = calloc(room, sizeof(bool));
+  struct sp_refusal *why = calloc(room, sizeof(*why));
+  /* their leaves and ids, from admission: not hashed again */
+  uint8_t(*leaves)[SP_HASH_LEN] = malloc(room * SP_HASH_LEN);
+  uint8_t(*txids)[SP_HASH_LEN] = malloc(room * SP_HASH_LEN);
   int rc = -1;
-  if (cands && ents && acc && why) {
+  if (cands && ents && acc && why && leaves && txids) {
     for (size_t i = 0; i < n->mp.len && cnt < take; i++)
       if (n->mp.v[i]) {
         ents[cnt] = n->mp.v[i];
+        memcpy(leaves[cnt], n->mp.v[i]->leaf, SP_HASH_LEN);
+        memcpy(txids[cnt], n->mp.v[i]->txid, SP_HASH_LEN);
         cands[cnt++] = n->mp.v[i]->tx;
       }
     t0 = uv_hrtime();
-    rc = sp_ledger_propose(n->l, cands, cnt, now_ms(), n->pk, tip.height ? &cert : NULL, out,
-                           acc, why);
+    rc = sp_ledger_propose_hashed(n->l, cands, (const uint8_t(*)[SP_HASH_LEN])leaves,
+                                  (const uint8_t(*)[SP_HASH_LEN])txids, cnt, now_ms(), n->pk,
+                                  tip.height ? &cert : NULL, out, acc, why);
   }
   if (rc == 0) {
     struct sp_header h;
@@ -374,6 +381,8 @@ static int app_propose(void *ctx, uint64_t height, uint32_t round, struct sp_buf
   free(ents);
   free(acc);
   free(why);
+  free(leaves);
+  free(txids);
   return rc;
 }
 

@@ -974,6 +974,79 @@ static void test_check_batch(void **state)
   fx_free(w.f);
 }
 
+/* A proposal from candidates with their leaves and ids given is the same
+ * block, byte for byte, as one that hashes them itself, and applies; a
+ * candidate whose signature is bad is still refused (the leaf only finds
+ * the cache entry of exactly these bytes); half the hashes is refused. */
+static void test_propose_hashed(void **state)
+{
+  (void)state;
+  struct world w;
+  world_setup(&w);
+  struct sp_tx d[3];
+  three_pays(&w, d);
+  uint8_t leaves[3][HL], ids[3][HL];
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(sp_ledger_verify_tx_leaf(w.f->l, &d[i], leaves[i]), SP_LE_OK);
+    sp_tx_id(&d[i], sp_ledger_chain_id(w.f->l), ids[i]);
+  }
+  struct sp_buf plain, hashed;
+  propose_all(w.f, d, 3, &plain);
+  sp_buf_init(&hashed, SP_MAX_BLOCK_BYTES);
+  bool acc[3];
+  struct sp_refusal why[3];
+  const struct sp_cert *last = w.f->has_tip_cert ? &w.f->tip_cert : NULL;
+  assert_int_equal(sp_ledger_propose_hashed(w.f->l, d, (const uint8_t(*)[HL])leaves,
+                                            (const uint8_t(*)[HL])ids, 3, w.f->now,
+                                            w.f->validators[0].pk, last, &hashed, acc, why),
+                   SP_LE_OK);
+  assert_true(acc[0] && acc[1] && acc[2]);
+  assert_int_equal(hashed.len, plain.len);
+  assert_memory_equal(hashed.data, plain.data, plain.len);
+  struct sp_buf out;
+  sp_buf_init(&out, SP_MAX_BLOCK_BYTES);
+  assert_int_equal(sp_ledger_propose_hashed(w.f->l, d, (const uint8_t(*)[HL])leaves, NULL, 3,
+                                            w.f->now, w.f->validators[0].pk, last, &out, acc,
+                                            why),
+                   SP_LE_INVAL);
+  /* pass2's signature spoilt: its bytes (and leaf) are new to the cache */
+  d[2].sig[3] ^= 0x10;
+  struct sp_buf raw;
+  sp_buf_init(&raw, SP_MAX_TX_BYTES);
+  assert_int_equal(sp_tx_encode(&d[2], &raw), SP_OK);
+  struct sp_tx bad;
+  assert_int_equal(sp_tx_decode(raw.data, raw.len, &bad), SP_OK);
+  struct sp_tx c2[3] = {d[0], d[1], bad};
+  uint8_t bad_leaf[HL];
+  assert_int_equal(sp_ledger_verify_tx_leaf(w.f->l, &bad, bad_leaf), SP_E_BADSIG);
+  memcpy(leaves[2], bad_leaf, HL);
+  sp_tx_id(&bad, sp_ledger_chain_id(w.f->l), ids[2]);
+  sp_buf_reset(&out);
+  assert_int_equal(sp_ledger_propose_hashed(w.f->l, c2, (const uint8_t(*)[HL])leaves,
+                                            (const uint8_t(*)[HL])ids, 3, w.f->now,
+                                            w.f->validators[0].pk, last, &out, acc, why),
+                   SP_LE_OK);
+  assert_true(acc[0] && acc[1] && !acc[2]);
+  assert_int_equal(why[2].reason, SP_R_BAD_SIGNATURE);
+  d[2].sig[3] ^= 0x10;
+  /* the first proposal was dropped by the later ones: propose it again */
+  sp_buf_reset(&hashed);
+  assert_int_equal(sp_ledger_verify_tx_leaf(w.f->l, &d[2], leaves[2]), SP_LE_OK);
+  sp_tx_id(&d[2], sp_ledger_chain_id(w.f->l), ids[2]);
+  assert_int_equal(sp_ledger_propose_hashed(w.f->l, d, (const uint8_t(*)[HL])leaves,
+                                            (const uint8_t(*)[HL])ids, 3, w.f->now,
+                                            w.f->validators[0].pk, last, &hashed, acc, why),
+                   SP_LE_OK);
+  apply_ok(&w, &hashed);
+  sp_tx_clear(&bad);
+  sp_buf_free(&raw);
+  sp_buf_free(&out);
+  sp_buf_free(&plain);
+  sp_buf_free(&hashed);
+  clear_txs(d, 3);
+  fx_free(w.f);
+}
+
 /* A checked or proposed block keeps its write transaction open until it is
  * applied; whatever comes first instead must drop it and see the ledger
  * exactly as committed: another block at the same height, a certificate,
@@ -2490,6 +2563,7 @@ int main(void)
       cmocka_unit_test(test_block_tx_bad_signature),
       cmocka_unit_test(test_sig_cache),
       cmocka_unit_test(test_check_batch),
+      cmocka_unit_test(test_propose_hashed),
       cmocka_unit_test(test_staged),
       cmocka_unit_test(test_block_tx_rules),
       cmocka_unit_test(test_conflict_and_noop),

@@ -247,6 +247,19 @@ int sp_ledger_propose(struct sp_ledger *l, const struct sp_tx *cands, size_t n,
                       uint64_t time_ms, const uint8_t proposer[static SP_PK_LEN],
                       const struct sp_cert *last_commit, struct sp_buf *block_out,
                       bool *accepted, struct sp_refusal *refusals);
+/* The same for candidates whose Merkle leaves and tx ids the caller has
+ * already (a node has both from admission: sp_ledger_verify_tx_leaf,
+ * sp_tx_id), so that proposing does not encode and hash each again:
+ * leaves[i] and txids[i] must be those of cands[i] exactly as it was
+ * decoded, never changed since (a candidate without its raw bytes is
+ * refused as malformed). Both NULL is sp_ledger_propose; one NULL is
+ * SP_LE_INVAL. */
+int sp_ledger_propose_hashed(struct sp_ledger *l, const struct sp_tx *cands,
+                             const uint8_t (*leaves)[SP_HASH_LEN],
+                             const uint8_t (*txids)[SP_HASH_LEN], size_t n, uint64_t time_ms,
+                             const uint8_t proposer[static SP_PK_LEN],
+                             const struct sp_cert *last_commit, struct sp_buf *block_out,
+                             bool *accepted, struct sp_refusal *refusals);
 
 /* ------------------------------------------------------------- queries */
 
