@@ -610,17 +610,28 @@ static void write_evidence(struct node *n, const struct sp_cons_action *a)
 
 static void run_actions(struct node *n, struct sp_cons_actions *acts)
 {
+  /* Every PERSIST is a whole snapshot of the consensus state, so the last
+   * one of the batch (before its COMMIT, after which nothing is run)
+   * holds all that the earlier ones do. It alone is written, first: every
+   * proposal and vote of the batch leaves after it is durable. A proposer
+   * used to write its block three times per height (proposing, prevoting,
+   * locking), each with its own fdatasync. */
+  size_t last = SIZE_MAX;
+  for (size_t i = 0; i < acts->n && acts->v[i].type != SP_CA_COMMIT; i++)
+    if (acts->v[i].type == SP_CA_PERSIST)
+      last = i;
+  if (last != SIZE_MAX && !n->stopping &&
+      sp_wal_write(&n->wal, acts->v[last].data, acts->v[last].len) != 0) {
+    LOG_E(acts->v[last].height, NULL, "cannot write the consensus record in %s: stopping",
+          n->home);
+    node_stop(n, 1);
+    return;
+  }
   for (size_t i = 0; i < acts->n && !n->stopping; i++) {
     struct sp_cons_action *a = &acts->v[i];
     switch (a->type) {
     case SP_CA_PERSIST:
-      /* durable before any vote or proposal that follows leaves */
-      if (sp_wal_write(&n->wal, a->data, a->len) != 0) {
-        LOG_E(a->height, NULL, "cannot write the consensus record in %s: stopping", n->home);
-        node_stop(n, 1);
-        return;
-      }
-      break;
+      break; /* written above */
     case SP_CA_PROPOSAL:
       broadcast_proposal(n, &a->proposal, a->data, a->len);
       break;
