@@ -595,7 +595,7 @@ static int enroll_csv(struct wallet *w, const char *file)
   size_t n = 0, cap = 0;
   char line[512];
   int lineno = 0, rc = 0;
-  size_t len;
+  size_t len = 0;
   while (rc == 0 && (rc = csv_next(f, file, &lineno, line, sizeof(line), "\r\n", &len)) > 0) {
     rc = 0;
     if (len == 0 || (lineno == 1 && !strcmp(line, "address,household")))
@@ -805,7 +805,7 @@ static int cmd_issue(struct wallet *w, int argc, char **argv)
   char line[512];
   int lineno = 0;
   rc = 0;
-  size_t len;
+  size_t len = 0;
   while (rc == 0 &&
          (rc = csv_next(f, a.values[1], &lineno, line, sizeof(line), "\r\n ", &len)) > 0) {
     rc = 0;
