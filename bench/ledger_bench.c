@@ -48,7 +48,8 @@
  *       cached, on the thread's CPU clock, fastest of 15: the CPU of all
  *       but signatures and commit, per payment and in verifications (the
  *       steadiest figure on a shared machine; LEDGER_BENCH_ONLY=rules
- *       prints only it);
+ *       prints only it, LEDGER_BENCH_REPS=N checks N times, for a
+ *       profiler to see the checks);
  *   and, for the breakdown, on one core: sp_block_decode of the payment
  *   blocks, the per-tx work of the signature stage (tx id, Merkle leaf,
  *   sp_tx_verify) that apply spreads over the pool, and raw verification
@@ -778,7 +779,12 @@ static double rules_cpu(const struct chain *c)
                              &why),
              "sp_ledger_apply", &why);
   double best = 0;
-  for (int k = 0; k <= CHECK_REPS; k++) {
+  /* LEDGER_BENCH_REPS: more checks, for a profiler to see them */
+  const char *reps_env = getenv("LEDGER_BENCH_REPS");
+  int reps = reps_env ? atoi(reps_env) : CHECK_REPS;
+  if (reps < 1 || reps > 100000)
+    reps = CHECK_REPS;
+  for (int k = 0; k <= reps; k++) {
     struct timespec a, b;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
     check_rc(sp_ledger_check_block(x.l, c->blocks[at].data, c->blocks[at].len, &why),
