@@ -909,16 +909,13 @@ static int check_tx(struct sp_ledger *l, const struct sp_tx *tx, uint64_t time_m
     return refuse(why, SP_R_BAD_SIGNATURE, "signature does not verify for this chain");
   uint8_t txid[SP_HASH_LEN];
   sp_tx_id(tx, l->chain_id, txid);
-  struct sp_tip tip;
-  struct wctx w;
-  int rc = wctx_begin(&w, &l->st, true);
+  struct sp_tx_check one = {.tx = tx, .txid = txid};
+  int rc = sp_ledger_check_txs_verified(l, &one, 1, time_ms);
   if (rc)
     return rc;
-  w.dry = true;
-  if ((rc = tip_read(&w, &tip)) == SP_LE_OK)
-    rc = check_in(l, &w, &tip, tx, txid, time_ms, why);
-  wctx_abort(&w);
-  return rc;
+  if (why)
+    *why = one.why;
+  return one.rc;
 }
 
 int sp_ledger_check_txs_verified(struct sp_ledger *l, struct sp_tx_check *v, size_t n,

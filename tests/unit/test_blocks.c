@@ -974,6 +974,16 @@ static void test_check_batch(void **state)
   fx_free(w.f);
 }
 
+/* sp_ledger_propose_hashed of three candidates, as fx_propose would propose them */
+static int propose_h(struct world *w, const struct sp_tx *c, uint8_t (*leaves)[HL],
+                     uint8_t (*ids)[HL], struct sp_buf *out, bool *acc, struct sp_refusal *why)
+{
+  const struct sp_cert *last = w->f->has_tip_cert ? &w->f->tip_cert : NULL;
+  return sp_ledger_propose_hashed(w->f->l, c, (const uint8_t(*)[HL])leaves,
+                                  (const uint8_t(*)[HL])ids, 3, w->f->now,
+                                  w->f->validators[0].pk, last, out, acc, why);
+}
+
 /* A proposal from candidates with their leaves and ids given is the same
  * block, byte for byte, as one that hashes them itself, and applies; a
  * candidate whose signature is bad is still refused (the leaf only finds
@@ -995,20 +1005,13 @@ static void test_propose_hashed(void **state)
   sp_buf_init(&hashed, SP_MAX_BLOCK_BYTES);
   bool acc[3];
   struct sp_refusal why[3];
-  const struct sp_cert *last = w.f->has_tip_cert ? &w.f->tip_cert : NULL;
-  assert_int_equal(sp_ledger_propose_hashed(w.f->l, d, (const uint8_t(*)[HL])leaves,
-                                            (const uint8_t(*)[HL])ids, 3, w.f->now,
-                                            w.f->validators[0].pk, last, &hashed, acc, why),
-                   SP_LE_OK);
+  assert_int_equal(propose_h(&w, d, leaves, ids, &hashed, acc, why), SP_LE_OK);
   assert_true(acc[0] && acc[1] && acc[2]);
   assert_int_equal(hashed.len, plain.len);
   assert_memory_equal(hashed.data, plain.data, plain.len);
   struct sp_buf out;
   sp_buf_init(&out, SP_MAX_BLOCK_BYTES);
-  assert_int_equal(sp_ledger_propose_hashed(w.f->l, d, (const uint8_t(*)[HL])leaves, NULL, 3,
-                                            w.f->now, w.f->validators[0].pk, last, &out, acc,
-                                            why),
-                   SP_LE_INVAL);
+  assert_int_equal(propose_h(&w, d, leaves, NULL, &out, acc, why), SP_LE_INVAL);
   /* pass2's signature spoilt: its bytes (and leaf) are new to the cache */
   d[2].sig[3] ^= 0x10;
   struct sp_buf raw;
@@ -1022,10 +1025,7 @@ static void test_propose_hashed(void **state)
   memcpy(leaves[2], bad_leaf, HL);
   sp_tx_id(&bad, sp_ledger_chain_id(w.f->l), ids[2]);
   sp_buf_reset(&out);
-  assert_int_equal(sp_ledger_propose_hashed(w.f->l, c2, (const uint8_t(*)[HL])leaves,
-                                            (const uint8_t(*)[HL])ids, 3, w.f->now,
-                                            w.f->validators[0].pk, last, &out, acc, why),
-                   SP_LE_OK);
+  assert_int_equal(propose_h(&w, c2, leaves, ids, &out, acc, why), SP_LE_OK);
   assert_true(acc[0] && acc[1] && !acc[2]);
   assert_int_equal(why[2].reason, SP_R_BAD_SIGNATURE);
   d[2].sig[3] ^= 0x10;
@@ -1033,10 +1033,7 @@ static void test_propose_hashed(void **state)
   sp_buf_reset(&hashed);
   assert_int_equal(sp_ledger_verify_tx_leaf(w.f->l, &d[2], leaves[2]), SP_LE_OK);
   sp_tx_id(&d[2], sp_ledger_chain_id(w.f->l), ids[2]);
-  assert_int_equal(sp_ledger_propose_hashed(w.f->l, d, (const uint8_t(*)[HL])leaves,
-                                            (const uint8_t(*)[HL])ids, 3, w.f->now,
-                                            w.f->validators[0].pk, last, &hashed, acc, why),
-                   SP_LE_OK);
+  assert_int_equal(propose_h(&w, d, leaves, ids, &hashed, acc, why), SP_LE_OK);
   apply_ok(&w, &hashed);
   sp_tx_clear(&bad);
   sp_buf_free(&raw);
