@@ -1066,8 +1066,15 @@ static void check_window(struct sp_ledger *l, struct proposal_state *ps,
   size_t end = i + (room ? room : 1);
   if (end > n)
     end = n;
-  struct candjob job = {l,        cands,       ps->known_leaves, ps->known_txids, ps->cand_leaves,
-                        ps->txids, ps->len, ps->state,        i};
+  struct candjob job = {.l = l,
+                        .cands = cands,
+                        .known_leaves = ps->known_leaves,
+                        .known_txids = ps->known_txids,
+                        .leaves = ps->cand_leaves,
+                        .txids = ps->txids,
+                        .len = ps->len,
+                        .state = ps->state,
+                        .from = i};
   pool_run(l->pool, end - i, check_cand, &job);
 }
 

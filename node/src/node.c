@@ -1,6 +1,5 @@
 #include "node.h"
 
-
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -443,7 +442,6 @@ static struct peer_info *peer_by_id(struct node *n, uint64_t id)
   return NULL;
 }
 
-/* Answer everyone waiting for transaction i of a committed block. */
 /* Answer whoever waits for txid, committed at (height, index) of the
  * block whose Merkle tree is given; r is scratch room for the answer. */
 static void answer_committed(struct node *n, const uint8_t txid[SP_HASH_LEN], uint64_t height,

@@ -171,7 +171,7 @@ int sp_ledger_check_tx_verified(struct sp_ledger *l, const struct sp_tx *tx, uin
 /* sp_ledger_check_tx_verified for many transactions in one read-only LMDB
  * transaction: each is checked against the same tip, as if alone (never
  * against another of the batch). A node's admission workers check a batch
- * at a time; opening a transaction per check cost a third as much as the
+ * at a time; opening a transaction per check cost about half as much as the
  * rules themselves. */
 struct sp_tx_check {
   const struct sp_tx *tx;         /* in: decoded, its signature checked */
