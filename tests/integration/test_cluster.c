@@ -350,6 +350,63 @@ static void refused_now(struct cluster *cl, int i, struct cl_key *k, struct sp_t
   cl_tx_free(&t);
 }
 
+/* One transaction sent twice on one connection to node a, and once to
+ * node b (which has it pending already, forwarded from a, or admits it
+ * itself): every copy is answered once the transaction commits, all with
+ * the same position. The later copies are sent a moment after the first,
+ * so that they usually find it pending (a copy that finds it pending is
+ * not admitted again but waits for its block; one that arrives while the
+ * first is still being admitted, or after its block, is answered too). */
+static void duplicates_answered(struct cluster *cl, struct cl_key *k, struct sp_tx tx, int a,
+                                int b, struct journal *j)
+{
+  struct cl_tx t;
+  cl_sign(cl, k, &tx, &t);
+  struct sp_client *ca = cl_connect(cl, a, k, 5000), *cb = cl_connect(cl, b, k, 5000);
+  assert_non_null(ca);
+  assert_non_null(cb);
+  uint32_t req[3] = {7001, 7002, 7003};
+  for (int i = 0; i < 3; i++) {
+    struct sp_msg m = {.type = SP_MSG_SUBMIT, .req_id = req[i]};
+    m.u.submit = t.tx;
+    struct sp_buf buf;
+    sp_buf_init(&buf, SP_MAX_FRAME);
+    assert_int_equal(sp_msg_encode(&m, &buf), 0);
+    assert_int_equal(sp_client_send_raw(i < 2 ? ca : cb, buf.data, buf.len), 0);
+    sp_buf_free(&buf);
+    if (i == 0)
+      cl_sleep_ms(10); /* admitted by then, most likely not yet in a block */
+  }
+  uint64_t height = 0;
+  uint32_t index = 0;
+  for (int i = 0; i < 3; i++) {
+    struct sp_msg resp;
+    char err[256];
+    if (sp_client_recv(i < 2 ? ca : cb, &resp, CL_COMMIT_MS, err, sizeof(err)) != 0)
+      fail_msg("copy %d of the duplicate: %s", i + 1, err);
+    if (resp.type != SP_MSG_RESULT || resp.u.result.status != SP_TXS_COMMITTED)
+      fail_msg("copy %d of the duplicate: message type %u status %u", i + 1, resp.type,
+               resp.type == SP_MSG_RESULT ? resp.u.result.status : 0);
+    assert_memory_equal(resp.u.result.txid, t.id, SP_HASH_LEN);
+    if (i == 0) {
+      height = resp.u.result.height;
+      index = resp.u.result.index;
+    }
+    assert_int_equal(resp.u.result.height, height);
+    assert_int_equal(resp.u.result.index, index);
+    /* the two on one connection come in either order */
+    assert_true(i < 2 ? resp.req_id == req[0] || resp.req_id == req[1] : resp.req_id == req[2]);
+    sp_msg_clear(&resp);
+  }
+  journal_add(j, t.id, height, index);
+  cl_log("a transaction sent three times (twice to node %d, once to node %d): one commit at "
+         "height %llu, three answers",
+         a, b, (unsigned long long)height);
+  sp_client_close(ca);
+  sp_client_close(cb);
+  cl_tx_free(&t);
+}
+
 static void commit_everywhere(void **state)
 {
   struct cluster *cl = *state;
@@ -393,6 +450,8 @@ static void commit_everywhere(void **state)
               SP_R_INSUFFICIENT_BALANCE);
   refused_now(cl, 1, &e->pass[2], pay_of(e, 1), 0, false, 0); /* control: this one commits */
   e->credit[2] -= 1;
+  duplicates_answered(cl, &e->pass[2], pay_of(e, 2), 2, 3, &j);
+  e->credit[2] -= 2;
 
   /* every node reaches the same tip and state, and has every tx */
   uint64_t top = 0;
