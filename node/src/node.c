@@ -77,6 +77,9 @@ struct node {
   int exit_code;
   struct peer_info **peers;
   size_t n_peers, cap_peers;
+  /* connected to every other genesis validator (set on each connect and
+   * disconnect): then one hop of forwarding reaches them all */
+  bool reach_all;
   uint64_t sync_asked; /* height we last asked blocks for (0 = none) */
   /* Between heights: with nothing to order, wait (up to empty_ms) for a
    * transaction or for another validator to move on, so an idle chain
@@ -1212,7 +1215,8 @@ struct admission {
   uint64_t from; /* connection id; its peer may be gone by the answer */
   uint32_t req_id;
   bool reply;
-  bool from_validator; /* gossip: not forwarded again */
+  bool from_validator; /* gossip: forwarded again only if ... */
+  bool relay;          /* ... its sender asked (GOSSIP_RELAY) */
   struct mp_entry *e;
   bool need_state; /* the sender had nothing pending: check it against the tip */
   /* the worker's findings */
@@ -1273,14 +1277,20 @@ static void admission_done(struct admission *ad)
   }
 }
 
-static void gossip_submit(struct node *n, struct sp_peer *except, const struct mp_entry *e)
+/* A forwarded SUBMIT carries req_id GOSSIP_RELAY when its sender could not
+ * reach every validator itself: the validators that get it pass it on to
+ * the ones they are connected to (once: what they send is marked 0). */
+#define GOSSIP_RELAY 1u
+
+static void gossip_submit(struct node *n, struct sp_peer *except, const struct mp_entry *e,
+                          bool relay)
 {
   struct sp_buf b;
   sp_buf_init(&b, SP_MAX_TX_BYTES + 64);
   sp_wr_array(&b, 4);
   sp_wr_uint(&b, SP_FORMAT_VERSION);
   sp_wr_uint(&b, SP_MSG_SUBMIT);
-  sp_wr_uint(&b, 0);
+  sp_wr_uint(&b, relay ? GOSSIP_RELAY : 0);
   sp_buf_append(&b, e->raw, e->len);
   for (size_t i = 0; b.err == 0 && i < n->n_peers; i++)
     if (n->peers[i]->p != except && sp_peer_role(n->peers[i]->p) == SP_ROLE_VALIDATOR)
@@ -1411,13 +1421,16 @@ static void admit_finish(struct admission *ad, int status)
     goto drop;
   LOG_D(0, e->tx.signer, "admitted %s seq %llu", sp_tx_kind_name(e->tx.kind),
         (unsigned long long)e->tx.seq);
-  /* Validators are all connected to each other, and each forwards what
-   * reached it from elsewhere (a wallet, an observer) to all of them: one
-   * hop. Forwarding again what a validator sent made every validator
-   * receive, decode and admit each transaction three times in a network of
-   * four, only to find it pending already. */
+  /* What reached us from elsewhere (a wallet, an observer) goes to every
+   * validator we are connected to. When that is all of them, one hop is
+   * enough: forwarding again what a validator sent made every validator
+   * receive and decode each transaction once per validator, only to find
+   * it pending already. When it is not (a link down, or still coming up),
+   * the copies ask their receivers to pass them on, once. */
   if (!ad->from_validator)
-    gossip_submit(n, pi ? pi->p : NULL, e);
+    gossip_submit(n, pi ? pi->p : NULL, e, !n->reach_all);
+  else if (ad->relay)
+    gossip_submit(n, pi ? pi->p : NULL, e, false);
   /* the mempool owns e now, and a block may commit (and free it) as soon
    * as consensus starts: register the waiter first, with its own copy */
   add_waiter(n, pi, ad, e->txid);
@@ -1491,6 +1504,7 @@ static void on_submit(struct node *n, struct peer_info *pi, const struct sp_msg 
   ad->req_id = m->req_id;
   ad->reply = reply;
   ad->from_validator = sp_peer_role(pi->p) == SP_ROLE_VALIDATOR;
+  ad->relay = ad->from_validator && m->req_id == GOSSIP_RELAY;
   ad->e = e;
   uint64_t pend_seq;
   ad->need_state = mp_sender(&n->mp, tx->signer, &pend_seq) == 0;
@@ -1588,6 +1602,23 @@ static bool is_observer_key(struct node *n, const uint8_t pk[SP_PK_LEN])
   return false;
 }
 
+/* Is every other genesis validator among our connections? */
+static void update_reach(struct node *n)
+{
+  bool all = true;
+  for (uint32_t v = 0; all && v < n->g->n_validators; v++) {
+    const uint8_t *pk = n->g->validators[v].pk;
+    if (!memcmp(pk, n->pk, SP_PK_LEN))
+      continue;
+    bool found = false;
+    for (size_t i = 0; !found && i < n->n_peers; i++)
+      found = sp_peer_role(n->peers[i]->p) == SP_ROLE_VALIDATOR &&
+              !memcmp(sp_peer_pk(n->peers[i]->p), pk, SP_PK_LEN);
+    all = found;
+  }
+  n->reach_all = all;
+}
+
 static int on_open(void *ctx, struct sp_peer *p)
 {
   struct node *n = ctx;
@@ -1621,6 +1652,7 @@ static int on_open(void *ctx, struct sp_peer *p)
   pi->privileged = role != SP_ROLE_WALLET || is_privileged_key(n, pk);
   n->peers[n->n_peers++] = pi;
   sp_peer_set_user(p, pi);
+  update_reach(n);
   LOG_I(0, pk, "connected (%s, %s)",
         role == SP_ROLE_VALIDATOR ? "validator" : role == SP_ROLE_OBSERVER ? "observer" : "wallet",
         sp_peer_addr(p));
@@ -1647,6 +1679,7 @@ static void on_close(void *ctx, struct sp_peer *p, const char *reason)
       break;
     }
   }
+  update_reach(n);
   /* forget its pending answers; admissions in flight see it gone */
   forget_waiters(n, id, false);
 }
