@@ -217,6 +217,7 @@ int main(int argc, char **argv)
   memset(&a, 0, sizeof(a));
   a.cfg.log_level = -1;
   a.cfg.empty_block_ms = -1;
+  a.grace_days = 30; /* as `stadjer genesis new`: a new chain's default is the same from either tool */
   char err[512];
   int c;
   optind = 2;

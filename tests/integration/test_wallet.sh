@@ -121,6 +121,19 @@ V_PK=$("$STADJERD" keygen --home "$D/v0") || { echo "FAIL: stadjerd keygen"; exi
   --category school-supplies --category sport \
   --time-ms $(( ($(date +%s) - 86400) * 1000 )) --grace-days 30 >/dev/null ||
   { echo "FAIL: stadjerd genesis"; exit 1; }
+# stadjerd genesis without --grace-days: the 30 days of `stadjer genesis new`
+GT=$(( ($(date +%s) - 86400) * 1000 ))
+"$STADJERD" genesis --out "$D/g-grace30.bin" --name grace-test --authority "$MUNI_HEX" \
+  --validator "$V_PK@127.0.0.1:9" --category food --time-ms "$GT" --grace-days 30 >/dev/null &&
+  "$STADJERD" genesis --out "$D/g-gracedef.bin" --name grace-test --authority "$MUNI_HEX" \
+    --validator "$V_PK@127.0.0.1:9" --category food --time-ms "$GT" >/dev/null ||
+  { echo "FAIL: stadjerd genesis (grace)"; exit 1; }
+check "stadjerd genesis: the grace period defaults to 30 days" -- \
+  cmp -s "$D/g-grace30.bin" "$D/g-gracedef.bin"
+check "stadjerd genesis: --grace-days 0 is a different chain" -- \
+  bash -c '"$1" genesis --out "$2" --name grace-test --authority "$3" --validator "$4@127.0.0.1:9" \
+    --category food --time-ms "$5" --grace-days 0 >/dev/null && ! cmp -s "$2" "$6"' \
+  _ "$STADJERD" "$D/g-grace0.bin" "$MUNI_HEX" "$V_PK" "$GT" "$D/g-grace30.bin"
 cp "$D/genesis.bin" "$W/genesis.bin"
 "$STADJERD" init --home "$D/v0" --genesis "$D/genesis.bin" >/dev/null ||
   { echo "FAIL: stadjerd init"; exit 1; }
