@@ -189,12 +189,17 @@ int sp_wal_open(struct sp_wal *w, const char *home, size_t max, uint8_t **snap, 
   uint8_t *legacy = NULL;
   size_t legacy_len = 0;
   path_of(path, sizeof(path), home, "consensus.wal");
-  FILE *lf = fopen(path, "rb");
-  if (lf) {
+  /* absent is the usual case; present but unreadable must stop the node,
+   * as a damaged record does: starting without it could sign twice */
+  int lfd = open(path, O_RDONLY | O_CLOEXEC);
+  if (lfd < 0 && errno != ENOENT) {
+    snprintf(err, errcap, "consensus record '%s': %s", path, strerror(errno));
+    goto fail;
+  }
+  if (lfd >= 0) {
     w->legacy = 1;
-    int lfd = fileno(lf);
     rc = read_all(lfd, max, &legacy, &legacy_len);
-    fclose(lf);
+    close(lfd);
     if (rc) {
       snprintf(err, errcap, "consensus record '%s': %s", path, strerror(-rc));
       goto fail;

@@ -198,6 +198,23 @@ static void test_legacy_file(void **state)
   expect_record(recs[0], 12);
 }
 
+/* An older release's record that is there but cannot be opened (here a
+ * link to itself) stops the start, naming it: ignoring it would let the
+ * validator start without its record and sign twice. */
+static void test_legacy_unreadable_refused(void **state)
+{
+  (void)state;
+  char lp[128];
+  path(lp, "consensus.wal");
+  assert_int_equal(symlink("consensus.wal", lp), 0);
+  struct sp_wal w;
+  uint8_t *snap;
+  size_t n;
+  char err[256] = "";
+  assert_int_equal(sp_wal_open(&w, g_dir, MAX, &snap, &n, err, sizeof(err)), -1);
+  assert_non_null(strstr(err, "consensus.wal'"));
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -206,6 +223,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_first_write_torn, setup, teardown),
       cmocka_unit_test_setup_teardown(test_both_damaged_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_legacy_file, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_legacy_unreadable_refused, setup, teardown),
   };
   return cmocka_run_group_tests_name("wal", tests, NULL, NULL);
 }
