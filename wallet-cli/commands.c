@@ -958,6 +958,37 @@ static int cmd_claim(struct wallet *w, int argc, char **argv)
   return wallet_submit(w, &tx, "claim");
 }
 
+/* What this merchant has refunded of payment `id` at (height, index):
+ * its own refunds of that payment, all newer than the payment, found by
+ * reading the merchant's history back to the payment. */
+static int refunded_so_far(struct wallet *w, const uint8_t id[SP_HASH_LEN], uint64_t height,
+                           uint32_t index, uint64_t *refunded)
+{
+  *refunded = 0;
+  uint64_t before = 0;
+  bool reached = false;
+  do {
+    struct sp_msg req = {.type = SP_MSG_HISTORY_Q}, resp;
+    memcpy(req.u.history_q.account, w->pk, SP_PK_LEN);
+    req.u.history_q.before = before;
+    req.u.history_q.limit = SP_MAX_HISTORY;
+    int rc = wallet_call(w, &req, &resp, SP_MSG_HISTORY_A);
+    if (rc)
+      return rc;
+    for (uint32_t i = 0; i < resp.u.history.n_rows && !reached; i++) {
+      const struct sp_history_row *r = &resp.u.history.rows[i];
+      reached = r->height < height || (r->height == height && r->index <= index);
+      if (!reached && r->tx.kind == SP_TX_REFUND &&
+          memcmp(r->tx.signer, w->pk, SP_PK_LEN) == 0 &&
+          memcmp(r->tx.u.refund.payment, id, SP_HASH_LEN) == 0)
+        *refunded += r->tx.u.refund.amount;
+    }
+    before = resp.u.history.next;
+    sp_msg_clear(&resp);
+  } while (before && !reached);
+  return EXIT_OK;
+}
+
 static int cmd_refund(struct wallet *w, int argc, char **argv)
 {
   if (argc < 2 || argc > 3)
@@ -971,21 +1002,35 @@ static int cmd_refund(struct wallet *w, int argc, char **argv)
   if (argc == 3) {
     if ((rc = amount_arg(argv[2], &tx.u.refund.amount)))
       return rc;
-  } else {
-    /* the whole payment (after a partial refund, give the amount left) */
-    if ((rc = wallet_connect(w)))
-      return rc;
-    struct sp_msg req = {.type = SP_MSG_PROOF_Q}, resp;
-    memcpy(req.u.txid.txid, tx.u.refund.payment, SP_HASH_LEN);
-    if ((rc = wallet_call(w, &req, &resp, SP_MSG_PROOF_A)))
-      return rc;
-    if (resp.u.proof.tx.kind == SP_TX_PAY)
-      for (uint32_t i = 0; i < resp.u.proof.tx.u.pay.n_parts; i++)
-        tx.u.refund.amount += resp.u.proof.tx.u.pay.parts[i].amount;
-    sp_msg_clear(&resp);
-    if (tx.u.refund.amount == 0)
-      return fail(EXIT_USAGE, "%s is not a payment", argv[1]);
+    return wallet_submit(w, &tx, "refund");
   }
+  /* what is left of the payment: its amount less this merchant's refunds */
+  if ((rc = wallet_connect(w)))
+    return rc;
+  struct sp_msg req = {.type = SP_MSG_PROOF_Q}, resp;
+  memcpy(req.u.txid.txid, tx.u.refund.payment, SP_HASH_LEN);
+  if ((rc = wallet_call(w, &req, &resp, SP_MSG_PROOF_A)))
+    return rc;
+  uint64_t paid = 0, height = resp.u.proof.height;
+  uint32_t index = resp.u.proof.index;
+  bool to_me = resp.u.proof.tx.kind == SP_TX_PAY &&
+               memcmp(resp.u.proof.tx.u.pay.merchant, w->pk, SP_PK_LEN) == 0;
+  if (resp.u.proof.tx.kind == SP_TX_PAY)
+    for (uint32_t i = 0; i < resp.u.proof.tx.u.pay.n_parts; i++)
+      paid += resp.u.proof.tx.u.pay.parts[i].amount;
+  sp_msg_clear(&resp);
+  if (paid == 0)
+    return fail(EXIT_USAGE, "%s is not a payment", argv[1]);
+  if (!to_me) /* the ledger would refuse it: say so without sending */
+    return fail(EXIT_REFUSED, "refused: %s: payment %.8s was made to another merchant",
+                sp_reason_name(SP_R_NOT_YOUR_PAYMENT), argv[1]);
+  uint64_t done;
+  if ((rc = refunded_so_far(w, tx.u.refund.payment, height, index, &done)))
+    return rc;
+  if (done >= paid)
+    return fail(EXIT_REFUSED, "refused: %s: payment %.8s is refunded in full already",
+                sp_reason_name(SP_R_REFUND_EXCEEDS_PAYMENT), argv[1]);
+  tx.u.refund.amount = paid - done;
   return wallet_submit(w, &tx, "refund");
 }
 
@@ -1431,7 +1476,7 @@ const struct command wallet_commands[] = {
     {"pay", cmd_pay, "pay MERCHANT EUR [--fund ID]... [--ref ORDER]",
      "household: pay a merchant; without --fund the funds expiring first are used"},
     {"refund", cmd_refund, "refund TXID [EUR]",
-     "merchant: refund part of a payment, or without EUR the whole payment"},
+     "merchant: refund part of a payment, or without EUR what is left of it"},
     {"audit", cmd_audit, "audit verify | audit report [--fund ID] [--format text|json|csv]",
      "auditor: verify the whole chain from genesis; reconcile every fund"},
     {"address", cmd_address, "address HEXKEY...",

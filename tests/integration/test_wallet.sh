@@ -279,8 +279,23 @@ echo "== refund, claim, settle"
 expect 0 "refund 2.50 of the payment" -- K club refund "$PAY_ID" 2.50
 expect 1 "refund more than is left of the payment" -- K club refund "$PAY_ID" 20.00
 check "over-refund: 'refund-exceeds-payment'" -- err_has "refund-exceeds-payment"
+expect 0 "bob pays club 3.00" -- K bob --json pay club 3.00 --fund sport-2027
+PAY2_ID=$(jv 'd["txid"]')
+K bob --json balance >"$OUT" 2>"$ERR"
+BOB_SPORT=$(jv '{f["fund"]:f["cents"] for f in d["funds"]}.get("sport-2027",0)')
+expect 0 "refund 1.00 of bob's payment" -- K club refund "$PAY2_ID" 1.00
+expect 0 "refund without an amount: what is left" -- K club --json refund "$PAY2_ID"
+check "the rest was refunded" -- jt 'd["ok"]'
+expect 0 "bob's balance after both refunds" -- K bob --json balance
+check "bob got 1.00 + 2.00 back: $BOB_SPORT + 300" -- \
+  jt "{f['fund']:f['cents'] for f in d['funds']}.get('sport-2027')==$BOB_SPORT + 300"
+expect 1 "refund without an amount once nothing is left" -- K club refund "$PAY2_ID"
+check "nothing left: 'refund-exceeds-payment' ... 'in full'" -- \
+  bash -c 'grep -q refund-exceeds-payment "$1" && grep -q "in full" "$1"' _ "$ERR"
+expect 1 "refund another merchant's payment without an amount" -- K books refund "$PAY2_ID"
+check "not theirs: the node does not even show it to them" -- err_has "may not read"
 expect 0 "balance --json club (receivable)" -- K club --json balance
-check "club receivable sport-2027 = 1250 - 250 + 100 = 1100" -- \
+check "club receivable sport-2027 = 1250 - 250 + 100 (+ 300 - 300) = 1100" -- \
   jt 'd["kind"]=="merchant" and {f["fund"]:f["cents"] for f in d["funds"]}.get("sport-2027")==1100'
 expect 0 "claim --all" -- K club --json claim --fund sport-2027 --all
 check "claim: ok with a txid" -- jt 'd["ok"] and len(d["txid"])==64'
