@@ -494,12 +494,90 @@ static int csv_repeats(const char *file, const struct sp_tx *txs, const int *lin
 
 /* Ask the node about every row's key before anything is signed, and keep
  * only the rows whose key is unused (in their order, at the front of txs
- * and lines; *n_left of them). A key that is a pass already counts as
- * already enrolled (uploading a file again is harmless); any other key in
+ * and lines; *n_left of them). A key that is a pass already, enrolled for
+ * the same household, counts as already enrolled (uploading a file again
+ * is harmless); a pass enrolled for another household, and any other key in
  * use (a merchant's) is refused here. Sent, such a row would be refused by
  * the ledger, and the rows after it, signed with later sequence numbers,
  * would be held up behind the one that never commits. */
 #define CHECK_TIMEOUT_MS 30000
+
+static int send_history_q(struct wallet *w, const uint8_t pk[SP_PK_LEN], uint64_t before,
+                          uint32_t *id)
+{
+  struct sp_msg req = {.type = SP_MSG_HISTORY_Q};
+  memcpy(req.u.history_q.account, pk, SP_PK_LEN);
+  req.u.history_q.before = before;
+  req.u.history_q.limit = SP_MAX_HISTORY;
+  if (sp_client_send(w->cli, &req, id) != 0)
+    return fail(EXIT_NODE, "connection lost while checking the households");
+  return EXIT_OK;
+}
+
+/* For each row i whose key is a pass already (kind[i]), other[i] tells
+ * whether that pass was enrolled for another household than row i names.
+ * The oldest row of a pass's history is its pass.enroll, read with a
+ * window of history requests in flight. A replacement pass starts with
+ * pass.replace instead; it keeps its predecessor's household, which is not
+ * looked up here (other[i] stays false). */
+static int enrolled_elsewhere(struct wallet *w, const struct sp_tx *txs, const int *lines,
+                              size_t n, const uint32_t *kind, bool *other)
+{
+  struct flight {
+    uint32_t id;
+    size_t row;
+  } *fl = calloc(PIPELINE_WINDOW, sizeof(*fl));
+  if (fl == NULL)
+    return fail(EXIT_LOCAL, "out of memory");
+  size_t next = 0, in_flight = 0;
+  int rc = EXIT_OK;
+  char err[256];
+  for (;;) {
+    while (rc == EXIT_OK && next < n && in_flight < PIPELINE_WINDOW) {
+      if (kind[next] == SP_ACCT_PASS) {
+        rc = send_history_q(w, txs[next].u.pass_enroll.pass, 0, &fl[in_flight].id);
+        fl[in_flight++].row = next;
+      }
+      next++;
+    }
+    if (rc || in_flight == 0)
+      break;
+    struct sp_msg resp;
+    if (sp_client_recv(w->cli, &resp, CHECK_TIMEOUT_MS, err, sizeof(err)) != 0) {
+      rc = fail(EXIT_NODE, "%s", err);
+      break;
+    }
+    size_t k = 0;
+    while (k < in_flight && fl[k].id != resp.req_id)
+      k++;
+    if (k < in_flight) {
+      size_t row = fl[k].row;
+      const uint8_t *pk = txs[row].u.pass_enroll.pass;
+      const struct sp_msg_history *h = &resp.u.history;
+      if (resp.type == SP_MSG_ERROR) {
+        rc = fail(resp.u.error.code == 1 ? EXIT_REFUSED : EXIT_NODE,
+                  "checking line %d: node: %.*s", lines[row], (int)resp.u.error.message.len,
+                  resp.u.error.message.p);
+      } else if (resp.type != SP_MSG_HISTORY_A) {
+        rc = fail(EXIT_NODE, "node answered with an unexpected message");
+      } else if (h->next) {
+        rc = send_history_q(w, pk, h->next, &fl[k].id); /* older rows: same slot */
+      } else {
+        const struct sp_tx *first = h->n_rows ? &h->rows[h->n_rows - 1].tx : NULL;
+        if (first && first->kind == SP_TX_PASS_ENROLL &&
+            memcmp(first->u.pass_enroll.pass, pk, SP_PK_LEN) == 0)
+          other[row] = memcmp(first->u.pass_enroll.household, txs[row].u.pass_enroll.household,
+                              SP_HASH_LEN) != 0;
+        fl[k] = fl[--in_flight];
+      }
+    }
+    sp_msg_clear(&resp);
+    if (rc)
+      break;
+  }
+  free(fl);
+  return rc;
+}
 
 static int drop_keys_in_use(struct wallet *w, struct sp_tx *txs, int *lines, size_t n,
                             size_t *n_left, size_t *already, size_t *refused)
@@ -552,8 +630,13 @@ static int drop_keys_in_use(struct wallet *w, struct sp_tx *txs, int *lines, siz
     }
     sp_msg_clear(&resp);
   }
+  bool *other = rc == 0 ? calloc(n ? n : 1, sizeof(*other)) : NULL;
+  if (rc == 0 && other == NULL)
+    rc = fail(EXIT_LOCAL, "out of memory");
+  if (rc == 0)
+    rc = enrolled_elsewhere(w, txs, lines, n, kind, other);
   size_t left = 0;
-  bool told_already = false, told_refused = false;
+  bool told_already = false, told_refused = false, told_other = false;
   for (size_t i = 0; i < n && rc == 0; i++) {
     char addr[SP_ADDRESS_LEN + 1];
     sp_address_encode(txs[i].u.pass_enroll.pass, addr);
@@ -561,6 +644,12 @@ static int drop_keys_in_use(struct wallet *w, struct sp_tx *txs, int *lines, siz
       txs[left] = txs[i];
       lines[left] = lines[i];
       left++;
+    } else if (kind[i] == SP_ACCT_PASS && other[i]) {
+      if (!told_other)
+        fprintf(stderr, "line %d refused: %s: %s is enrolled for another household: not sent\n",
+                lines[i], sp_reason_name(SP_R_KEY_IN_USE), addr);
+      told_other = true;
+      (*refused)++;
     } else if (kind[i] == SP_ACCT_PASS) {
       if (!told_already)
         fprintf(stderr, "line %d: %s is enrolled already: skipped\n", lines[i], addr);
@@ -581,6 +670,7 @@ static int drop_keys_in_use(struct wallet *w, struct sp_tx *txs, int *lines, siz
   free(ids);
   free(kind);
   free(answered);
+  free(other);
   return rc;
 }
 

@@ -208,6 +208,13 @@ check "club kind merchant" -- jt 'd["kind"]=="merchant"'
 expect 1 "pass enroll --csv: the same file again" -- K muni --json pass enroll --csv "$D/passes2.csv"
 check "again: nothing enrolled twice, 3 already, 1 refused" -- \
   jt 'd["enrolled"]==0 and d["already_enrolled"]==3 and d["refused"]==1'
+printf 'address,household\n%s,hh-0001\n%s,hh-9999\n' "$ANNA" "$DAVE" >"$D/passes3.csv"
+expect 1 "pass enroll --csv: anna as before, dave for another household" -- \
+  K muni --json pass enroll --csv "$D/passes3.csv"
+check "household differs: 1 already, 1 refused, nothing enrolled" -- \
+  jt 'not d["ok"] and d["enrolled"]==0 and d["already_enrolled"]==1 and d["refused"]==1'
+check "household differs: names line 3 and says why" -- \
+  bash -c 'grep -q "^line 3 refused: key-in-use: .* is enrolled for another household" "$1"' _ "$ERR"
 printf 'address,household\n%s,hh-0020\n%s,hh-0021\n%s,hh-0022\n' "$ANNA2" "$DAVE" "$ANNA2" >"$D/repeat.csv"
 expect 2 "pass enroll --csv with an address twice" -- K muni pass enroll --csv "$D/repeat.csv"
 check "repeat: names line 4 and line 2" -- err_has "repeat.csv:4: the same address as line 2"
