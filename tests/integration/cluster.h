@@ -307,6 +307,7 @@ struct cl_node {
   int port;
   pid_t pid; /* 0 when not running */
   int starts;
+  const char *log_level; /* NULL: info */
 };
 
 struct cluster {
@@ -473,7 +474,7 @@ static inline int cl_start(struct cluster *cl, int i)
     argv[a++] = obs;
   }
   argv[a++] = (char *)"--log-level";
-  argv[a++] = (char *)"info";
+  argv[a++] = (char *)(nd->log_level ? nd->log_level : "info");
   argv[a++] = (char *)"--empty-block-ms";
   argv[a++] = (char *)CL_EMPTY_BLOCK_MS;
   argv[a] = NULL;
@@ -535,7 +536,25 @@ static inline void cl_kill_all(struct cluster *cl)
 
 /* Create the cluster: temp dir, keys, genesis, `stadjerd init` of every
  * home. Nothing runs yet. NULL on failure (with a message printed). */
-static inline struct cluster *cl_new(bool observer)
+/* The node index of the validator with the rank-th smallest key. */
+static inline int cl_validator_by_rank(const struct cluster *cl, int rank)
+{
+  for (int i = 0; i < CL_VALIDATORS; i++) {
+    int smaller = 0;
+    for (int j = 0; j < CL_VALIDATORS; j++)
+      smaller += memcmp(cl->node[j].key.pk, cl->node[i].key.pk, SP_PK_LEN) < 0;
+    if (smaller == rank)
+      return i;
+  }
+  return -1;
+}
+
+/* A cluster whose genesis gives the validator with the dead_rank-th
+ * smallest key (-1: none) the address of a port nobody listens on. The
+ * smaller key of a pair dials, so the validators with smaller keys never
+ * reach it, while it reaches the others itself. Wallets use its real
+ * port. */
+static inline struct cluster *cl_new_ex(bool observer, int dead_rank)
 {
   struct cluster *cl = calloc(1, sizeof(*cl));
   if (cl == NULL)
@@ -555,8 +574,8 @@ static inline struct cluster *cl_new(bool observer)
   cl->n = CL_VALIDATORS + (observer ? 1 : 0);
   cl->t0 = cl_wall_ms();
   cl_key_new(&cl->authority);
-  int ports[CL_MAX_NODES];
-  if (cl_free_ports(ports, cl->n) != 0)
+  int ports[CL_MAX_NODES + 1];
+  if (cl_free_ports(ports, cl->n + 1) != 0) /* the last one stays unused */
     goto fail;
   for (int i = 0; i < cl->n; i++) {
     struct cl_node *nd = &cl->node[i];
@@ -569,6 +588,7 @@ static inline struct cluster *cl_new(bool observer)
     if (mkdir(nd->home, 0700) != 0 || cl_write_key(nd->home, &nd->key) != 0)
       goto fail;
   }
+  int dead = dead_rank < 0 ? -1 : cl_validator_by_rank(cl, dead_rank);
   /* genesis: 4 validators with their ports, the authority, categories */
   struct sp_genesis g;
   memset(&g, 0, sizeof(g));
@@ -578,7 +598,8 @@ static inline struct cluster *cl_new(bool observer)
   memcpy(g.authority, cl->authority.pk, SP_PK_LEN);
   g.n_validators = CL_VALIDATORS;
   for (int i = 0; i < CL_VALIDATORS; i++) {
-    snprintf(addrs[i], sizeof(addrs[i]), "127.0.0.1:%d", cl->node[i].port);
+    snprintf(addrs[i], sizeof(addrs[i]), "127.0.0.1:%d",
+             i == dead ? ports[cl->n] : cl->node[i].port);
     snprintf(names[i], sizeof(names[i]), "v%d", i);
     memcpy(g.validators[i].pk, cl->node[i].key.pk, SP_PK_LEN);
     g.validators[i].addr = sp_str_c(addrs[i]);
@@ -622,6 +643,11 @@ fail:
   fx_rmrf(cl->dir);
   free(cl);
   return NULL;
+}
+
+static inline struct cluster *cl_new(bool observer)
+{
+  return cl_new_ex(observer, -1);
 }
 
 /* Kill everything still running, show the logs if the test did not pass,

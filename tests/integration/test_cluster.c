@@ -274,12 +274,14 @@ static void check_logs(const struct cluster *cl)
 
 /* --------------------------------------------------------------- fixtures */
 
-static int setup_cluster(void **state, bool observer, int start)
+static int setup_cluster_ex(void **state, bool observer, int start, int dead_rank)
 {
   int64_t t0 = cl_now_ms();
-  struct cluster *cl = cl_new(observer);
+  struct cluster *cl = cl_new_ex(observer, dead_rank);
   if (cl == NULL)
     return -1;
+  if (dead_rank >= 0) /* it logs what it admits */
+    cl->node[cl_validator_by_rank(cl, dead_rank)].log_level = "debug";
   for (int i = 0; i < start; i++)
     if (cl_start(cl, i) != 0)
       goto fail;
@@ -293,6 +295,19 @@ static int setup_cluster(void **state, bool observer, int start)
 fail:
   cl_free(cl); /* kills what started, prints the logs */
   return -1;
+}
+
+static int setup_cluster(void **state, bool observer, int start)
+{
+  return setup_cluster_ex(state, observer, start, -1);
+}
+
+/* Four validators, the one with the second smallest key unreachable at
+ * its genesis address: only the validator with the smallest key, which
+ * would dial it, has no link to it. */
+static int setup_one_link_down(void **state)
+{
+  return setup_cluster_ex(state, false, CL_VALIDATORS, 1);
 }
 
 static int setup_full(void **state)
@@ -1324,6 +1339,69 @@ static void double_start(void **state)
   cl->passed = true;
 }
 
+/* ---------------------------------- 6. forwarding around a missing link */
+
+/* A validator that is not connected to every other one marks the copies
+ * it forwards, and their receivers pass them on once more (decision
+ * 0010): a transaction submitted to the validator with the smallest key
+ * reaches the one it has no link to, which admits it (its debug log says
+ * so) before the block that commits it arrives. */
+static void second_hop(void **state)
+{
+  struct cluster *cl = *state;
+  int from = cl_validator_by_rank(cl, 0), cut = cl_validator_by_rank(cl, 1);
+  /* the link is really missing: `from` serves its two other validators
+   * and this client, `cut` the same (a full mesh would show 4) */
+  int ends[2] = {from, cut};
+  for (int k = 0; k < 2; k++) {
+    struct cl_status st = {0};
+    int64_t until = cl_now_ms() + 20000; /* the links come up after the start */
+    do {
+      assert_int_equal(cl_status(cl, ends[k], &st), 0);
+      if (st.peers < 3)
+        cl_sleep_ms(100);
+    } while (st.peers < 3 && cl_now_ms() < until);
+    if (st.peers != 3)
+      fail_msg("node %d has %u connections, not its 2 validators and this client", ends[k],
+               st.peers);
+  }
+
+  struct econ *e = calloc(1, sizeof(*e));
+  assert_non_null(e);
+  cl->cleanup = free; /* also when an assertion ends the test early */
+  cl->cleanup_arg = e;
+  /* all on one connection to one node: a node that lags (below) would
+   * refuse the authority's next sequence number */
+  bootstrap(cl, e, 1, 5000, true, NULL);
+  /* `from` learns the blocks `cut` proposes by block sync, so it may lag:
+   * the payments need the issue */
+  struct cl_status top = {0};
+  assert_int_equal(cl_status(cl, 0, &top), 0);
+  assert_int_equal(cl_wait_converged(cl, 0xf, top.height, 30000, NULL), 0);
+  for (int k = 0; k < 3; k++) {
+    struct sp_tx tx = pay_of(e, 100 + (uint64_t)k);
+    struct cl_tx t;
+    cl_sign(cl, &e->pass[0], &tx, &t);
+    struct cl_result r;
+    cl_submit_committed(cl, from, &e->pass[0], &t, &r);
+    verify_receipt(cl, from, &t, &r);
+    cl_tx_free(&t);
+  }
+  assert_int_equal(cl_status(cl, from, &top), 0);
+  assert_int_equal(cl_wait_converged(cl, 0xf, top.height, 30000, NULL), 0);
+  const uint8_t *pk = e->pass[0].pk;
+  for (int k = 1; k <= 3; k++) {
+    char want[64];
+    snprintf(want, sizeof(want), "peer=%02x%02x%02x%02x] admitted pay seq %d", pk[0], pk[1],
+             pk[2], pk[3], k);
+    if (!cl_file_contains(cl->node[cut].log, want))
+      fail_msg("node %d (no link to node %d) never admitted pay seq %d: '%s' not in %s", cut,
+               from, k, want, cl->node[cut].log);
+  }
+  check_logs(cl);
+  cl->passed = true;
+}
+
 int main(void)
 {
   cl_harness_init();
@@ -1336,6 +1414,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(bad_connections, setup_validators, teardown),
       cmocka_unit_test_setup_teardown(read_authorisation, setup_validators, teardown),
       cmocka_unit_test_setup_teardown(double_start, setup_single, teardown),
+      cmocka_unit_test_setup_teardown(second_hop, setup_one_link_down, teardown),
   };
   return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }
