@@ -309,14 +309,19 @@ static bool sig_ok(struct sp_ledger *l, const struct sp_tx *tx, const uint8_t le
 }
 
 /* The cache key of a transaction given as a struct: the leaf of its
- * encoding from the fields (a caller may have changed a field since it was
- * decoded; the signature check reads the fields too), and its encoded
- * length in *len; false if it does not encode. */
+ * encoding from the fields, which is what a block built from it carries,
+ * and its encoded length in *len. The signature check reads the bytes the
+ * struct was decoded from (tx->body, inside tx->raw), so the two must be
+ * the same bytes: false if a field was changed after decoding (or the
+ * struct was never decoded, or does not encode). Otherwise a changed
+ * struct would verify, and the leaf of bytes nobody signed would be
+ * remembered as verified. */
 static bool tx_leaf(const struct sp_tx *tx, uint8_t leaf[SP_HASH_LEN], size_t *len)
 {
   struct sp_buf b;
   sp_buf_init(&b, SP_MAX_TX_BYTES);
-  bool ok = sp_tx_encode(tx, &b) == SP_OK;
+  bool ok = tx->raw != NULL && sp_tx_encode(tx, &b) == SP_OK && b.len == tx->raw_len &&
+            memcmp(b.data, tx->raw, b.len) == 0;
   if (ok) {
     sp_merkle_leaf(leaf, b.data, b.len);
     *len = b.len;
@@ -331,7 +336,7 @@ int sp_ledger_verify_tx_leaf(struct sp_ledger *l, const struct sp_tx *tx,
   size_t len;
   if (tx->body == NULL || !tx_leaf(tx, leaf, &len)) {
     memset(leaf, 0, SP_HASH_LEN);
-    return SP_LE_INVAL; /* only decoded transactions carry their signed bytes */
+    return SP_LE_INVAL; /* only decoded, unchanged transactions carry their signed bytes */
   }
   return sig_ok(l, tx, leaf) ? SP_LE_OK : SP_E_BADSIG;
 }

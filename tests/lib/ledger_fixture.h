@@ -166,12 +166,9 @@ static inline void fx_free(struct fx *f)
 /* Sign tx as key k with the next sequence number, encode it into a scratch
  * buffer and decode it into out (so out has its raw/body views). The
  * caller releases out with sp_tx_clear. */
-static inline void fx_sign_as(struct fx *f, struct fx_key *k, struct sp_tx *tx,
-                              struct sp_tx *out)
+/* out = tx encoded and decoded, its bytes owned by the fixture. */
+static inline void fx_decoded(struct fx *f, const struct sp_tx *tx, struct sp_tx *out)
 {
-  memcpy(tx->signer, k->pk, SP_PK_LEN);
-  tx->seq = ++k->seq;
-  assert_int_equal(sp_tx_sign(tx, f->chain_id, k->sk), 0);
   struct sp_buf b;
   sp_buf_init(&b, SP_MAX_TX_BYTES);
   assert_int_equal(sp_tx_encode(tx, &b), 0);
@@ -182,6 +179,27 @@ static inline void fx_sign_as(struct fx *f, struct fx_key *k, struct sp_tx *tx,
   }
   f->scratch[f->n_scratch++] = b.data; /* owned by the fixture from here */
   assert_int_equal(sp_tx_decode(b.data, b.len, out), 0);
+}
+
+static inline void fx_sign_as(struct fx *f, struct fx_key *k, struct sp_tx *tx,
+                              struct sp_tx *out)
+{
+  memcpy(tx->signer, k->pk, SP_PK_LEN);
+  tx->seq = ++k->seq;
+  assert_int_equal(sp_tx_sign(tx, f->chain_id, k->sk), 0);
+  fx_decoded(f, tx, out);
+}
+
+/* d with its fields changed (a flipped signature bit, another signature)
+ * as it arrives from the wire: encoded and decoded again. The ledger takes
+ * a decoded struct only as long as its fields still encode to the bytes it
+ * was decoded from (the signature is checked over those). */
+static inline void fx_redecode(struct fx *f, struct sp_tx *d)
+{
+  struct sp_tx changed;
+  fx_decoded(f, d, &changed);
+  sp_tx_clear(d);
+  *d = changed;
 }
 
 /* Precommits of validators 0..n_sign-1 for block (height, hash). */

@@ -876,6 +876,7 @@ static void test_sig_cache(void **state)
   block2(&w, d, &raw, &b); /* proposing verified (and cached) all three */
   assert_int_equal(sp_ledger_verify_tx(w.f->l, &d[0]), SP_LE_OK);
   d[0].sig[5] ^= 0x20;
+  fx_redecode(w.f, &d[0]);
   assert_int_equal(sp_ledger_verify_tx(w.f->l, &d[0]), SP_E_BADSIG);
   struct sp_refusal why;
   assert_int_equal(sp_ledger_check_tx(w.f->l, &d[0], w.f->now, &why), SP_LE_REFUSED);
@@ -889,6 +890,7 @@ static void test_sig_cache(void **state)
   assert_int_equal(whys[0].reason, SP_R_BAD_SIGNATURE);
   sp_buf_free(&out);
   d[0].sig[5] ^= 0x20;
+  fx_redecode(w.f, &d[0]);
   assert_int_equal(sp_ledger_verify_tx(w.f->l, &d[0]), SP_LE_OK);
 
   /* preverify: the good block passes, a forged one does not */
@@ -920,8 +922,10 @@ static void test_sig_cache(void **state)
   assert_int_equal(sp_ledger_open(&w.f->l, w.f->dir, &none), SP_LE_OK);
   assert_int_equal(sp_ledger_verify_tx(w.f->l, &d[0]), SP_LE_OK);
   d[0].sig[5] ^= 0x20;
+  fx_redecode(w.f, &d[0]);
   assert_int_equal(sp_ledger_verify_tx(w.f->l, &d[0]), SP_E_BADSIG);
   d[0].sig[5] ^= 0x20;
+  fx_redecode(w.f, &d[0]);
   apply_ok(&w, &raw);
   sp_block_clear(&b);
   sp_buf_free(&raw);
@@ -968,8 +972,10 @@ static void test_check_batch(void **state)
   assert_int_equal(sp_ledger_verify_tx_leaf(w.f->l, &d[3], leaf), SP_LE_INVAL);
   assert_memory_equal(leaf, zero, HL);
   d[2].sig[7] ^= 0x01;
+  fx_redecode(w.f, &d[2]);
   assert_int_equal(sp_ledger_verify_tx_leaf(w.f->l, &d[2], leaf), SP_E_BADSIG);
   d[2].sig[7] ^= 0x01;
+  fx_redecode(w.f, &d[2]);
   clear_txs(d, 3);
   fx_free(w.f);
 }
@@ -1040,6 +1046,49 @@ static void test_propose_hashed(void **state)
   sp_buf_free(&out);
   sp_buf_free(&plain);
   sp_buf_free(&hashed);
+  clear_txs(d, 3);
+  fx_free(w.f);
+}
+
+/* A decoded transaction whose field is changed afterwards is no longer
+ * what was signed: its signature check would read the old bytes, while its
+ * cache key and any block built from it would hold the new ones. It is
+ * refused as not decoded, by the signature check and by a proposal, and
+ * the forged bytes themselves fail their signature (nothing was cached for
+ * them). Before, the changed struct verified, the leaf of the forged bytes
+ * was cached, and a block carrying them applied. */
+static void test_changed_struct_refused(void **state)
+{
+  (void)state;
+  struct world w;
+  world_setup(&w);
+  struct sp_tx d[3];
+  three_pays(&w, d);
+  d[0].u.pay.parts[0].amount = 9000; /* was 100, signed so */
+  assert_int_equal(sp_ledger_verify_tx(w.f->l, &d[0]), SP_LE_INVAL);
+  uint8_t leaf[HL];
+  assert_int_equal(sp_ledger_verify_tx_leaf(w.f->l, &d[0], leaf), SP_LE_INVAL);
+  bool acc[3];
+  struct sp_refusal why[3];
+  struct sp_buf out;
+  sp_buf_init(&out, SP_MAX_BLOCK_BYTES);
+  assert_int_equal(fx_propose(w.f, d, 3, &out, acc, why), 0);
+  assert_false(acc[0]);
+  assert_int_equal(why[0].reason, SP_R_MALFORMED);
+  assert_true(acc[2]); /* d[1] is pass1's next after the refused d[0] */
+  /* the forged bytes, decoded afresh: a plain bad signature */
+  struct sp_buf raw;
+  sp_buf_init(&raw, SP_MAX_TX_BYTES);
+  assert_int_equal(sp_tx_encode(&d[0], &raw), SP_OK);
+  struct sp_tx forged;
+  assert_int_equal(sp_tx_decode(raw.data, raw.len, &forged), SP_OK);
+  assert_int_equal(sp_ledger_verify_tx(w.f->l, &forged), SP_E_BADSIG);
+  /* unchanged again, it verifies */
+  d[0].u.pay.parts[0].amount = 100;
+  assert_int_equal(sp_ledger_verify_tx(w.f->l, &d[0]), SP_LE_OK);
+  sp_tx_clear(&forged);
+  sp_buf_free(&raw);
+  sp_buf_free(&out);
   clear_txs(d, 3);
   fx_free(w.f);
 }
@@ -1950,6 +1999,7 @@ static void gen_cand(struct model *m, struct fx *f, uint64_t *rs, struct cand *c
   assert_int_equal(sp_tx_id(&c->d, f->chain_id, c->txid), 0);
   if (rnd(rs, 25) == 0) {
     c->d.sig[rnd(rs, SP_SIG_LEN)] ^= (uint8_t)(1u << rnd(rs, 8));
+    fx_redecode(f, &c->d);
     c->badsig = true;
   }
 }
@@ -2561,6 +2611,7 @@ int main(void)
       cmocka_unit_test(test_sig_cache),
       cmocka_unit_test(test_check_batch),
       cmocka_unit_test(test_propose_hashed),
+      cmocka_unit_test(test_changed_struct_refused),
       cmocka_unit_test(test_staged),
       cmocka_unit_test(test_block_tx_rules),
       cmocka_unit_test(test_conflict_and_noop),

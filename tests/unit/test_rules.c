@@ -442,12 +442,14 @@ static void b_pay_other_chain(struct world *w, struct sp_tx *d)
   memcpy(other, w->f->chain_id, SP_HASH_LEN);
   other[0] ^= 0x80;
   assert_int_equal(sp_tx_sign(d, other, w->pass1.sk), 0); /* same body, other chain */
+  fx_redecode(w->f, d);
 }
 
 static void b_pay_flipped_sig(struct world *w, struct sp_tx *d)
 {
   sign(w, &w->pass1, fx_pay(w->club.pk, "sport-2027", 100), d);
   d->sig[17] ^= 0x01;
+  fx_redecode(w->f, d);
 }
 
 static void b_seq_too_high(struct world *w, struct sp_tx *d)
