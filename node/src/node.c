@@ -23,6 +23,10 @@
 
 #define AGENT "stadjerd/" SP_VERSION_STRING
 #define MAX_PENDING_PER_PEER 1024  /* admissions in flight before we stop reading */
+/* submissions of one connection waiting for their block: beyond this, a
+ * SUBMIT is answered at once with a busy error (a resubmission of a
+ * pending transaction costs no admission, only this) */
+#define MAX_WAITERS_PER_PEER (4 * MAX_PENDING_PER_PEER)
 #define ADMIT_BATCH 32             /* admissions handed to the pool at once, at most */
 #define OUT_QUEUE (64u * 1024 * 1024)
 #define STATUS_EVERY_MS 1000
@@ -34,6 +38,7 @@ struct peer_info {
   uint64_t id;       /* unique per connection: late answers find it or nobody */
   uint64_t height;   /* last height it reported */
   unsigned pending;  /* admissions of its submissions in flight */
+  unsigned waiting;  /* its submissions waiting for their block (waiters) */
   bool paused;
   bool privileged;   /* authority, auditor, validator or served observer */
 };
@@ -282,8 +287,10 @@ static void answer_refused(struct node *n, const uint8_t txid[SP_HASH_LEN], int 
   while ((h = hmap_find(&n->waiters, txid)) != NULL) {
     struct waiter *w = HMAP_ENTRY(h, struct waiter, h);
     struct peer_info *pi = peer_by_id(n, w->peer);
-    if (pi)
+    if (pi) {
       reply_result(pi, w->req_id, txid, SP_TXS_REFUSED, (uint32_t)reason, msg);
+      pi->waiting--;
+    }
     hmap_remove(&n->waiters, h);
     free(w);
   }
@@ -437,8 +444,14 @@ static void schedule_timeout(struct node *n, const struct sp_cons_action *a)
 static void reply_result_committed(struct node *n, struct peer_info *pi, uint32_t req,
                                    const uint8_t txid[SP_HASH_LEN]);
 
+/* The connection with this id, or NULL. None once the node stops: the
+ * network layer then closes every connection without reporting it
+ * (on_close), so an entry may point to a freed one, and work finishing on
+ * the worker threads (admissions) must not touch it. */
 static struct peer_info *peer_by_id(struct node *n, uint64_t id)
 {
+  if (n->stopping)
+    return NULL;
   for (size_t i = 0; i < n->n_peers; i++)
     if (n->peers[i]->id == id)
       return n->peers[i];
@@ -470,10 +483,57 @@ static void answer_committed(struct node *n, const uint8_t txid[SP_HASH_LEN], ui
     if (pi) {
       r->req_id = w->req_id;
       send_msg(pi, r);
+      pi->waiting--;
     }
     hmap_remove(&n->waiters, h);
     free(w);
   } while ((h = hmap_find(&n->waiters, txid)) != NULL);
+}
+
+/* After a block, on an observer: the senders of the block's transactions
+ * whose next pending one (admitted on its sequence number alone, behind
+ * the one just committed) is now first are checked against the new tip. A
+ * validator's proposals refuse such transactions when they take them; an
+ * observer never proposes, so without this a refused one stayed pending,
+ * its wallet unanswered, and the sender's later submissions were refused
+ * as out of sequence. The sender's pending transactions after a refused
+ * one can never commit: they are refused with it. */
+static void recheck_heads(struct node *n, const struct sp_block *b)
+{
+  size_t cap = b->n_txs, m = 0;
+  struct sp_tx_check *chk = cap ? calloc(cap, sizeof(*chk)) : NULL;
+  struct mp_entry **of = cap ? calloc(cap, sizeof(*of)) : NULL;
+  for (uint32_t i = 0; chk && of && i < b->n_txs; i++) {
+    struct mp_entry *e = mp_sender_first(&n->mp, b->txs[i].signer);
+    bool seen = false;
+    for (size_t k = 0; e && !seen && k < m; k++)
+      seen = of[k] == e;
+    if (e && !seen) {
+      chk[m] = (struct sp_tx_check){.tx = &e->tx, .txid = e->txid};
+      of[m++] = e;
+    }
+  }
+  if (m && sp_ledger_check_txs_verified(n->l, chk, m, now_ms()) == SP_LE_OK) {
+    for (size_t k = 0; k < m; k++) {
+      if (chk[k].rc != SP_LE_REFUSED)
+        continue;
+      struct mp_entry *e = of[k];
+      uint64_t seq = e->tx.seq;
+      uint8_t pk[SP_PK_LEN];
+      memcpy(pk, e->tx.signer, SP_PK_LEN);
+      LOG_I(b->header.height, pk, "pending seq %llu refused now: %s", (unsigned long long)seq,
+            chk[k].why.msg);
+      refuse_pending(n, e, &chk[k].why);
+      struct sp_refusal after = {.reason = SP_R_WRONG_SEQUENCE};
+      snprintf(after.msg, sizeof(after.msg),
+               "an earlier transaction of this key (sequence number %llu) was refused",
+               (unsigned long long)seq);
+      while ((e = mp_sender_first(&n->mp, pk)) != NULL)
+        refuse_pending(n, e, &after);
+    }
+  }
+  free(chk);
+  free(of);
 }
 
 /* A block is in the ledger: its transactions leave the mempool, with
@@ -538,6 +598,8 @@ static void after_block(struct node *n, const uint8_t *raw, size_t len)
     if (have_tree)
       answer_committed(n, id, b.header.height, i, &tree, r);
   }
+  if (n->self < 0)
+    recheck_heads(n, &b);
   mp_compact(&n->mp);
   if (have_tree)
     sp_merkle_tree_free(&tree);
@@ -1306,8 +1368,14 @@ static void admit_finish(struct admission *ad, int status);
 static void wait_for(struct node *n, struct peer_info *pi, uint32_t req_id,
                      const uint8_t txid[SP_HASH_LEN])
 {
+  if (pi->waiting >= MAX_WAITERS_PER_PEER) {
+    send_error(pi, req_id, SP_NERR_BUSY,
+               "too many submissions of this connection wait for their block");
+    return;
+  }
   struct waiter *wt = calloc(1, sizeof(*wt));
   if (wt) {
+    pi->waiting++;
     memcpy(wt->txid, txid, SP_HASH_LEN);
     wt->peer = pi->id;
     wt->req_id = req_id;

@@ -880,6 +880,42 @@ static void no_quorum(void **state)
   }
   cl_log("3.5 s without quorum: heights unchanged, the deposit still pending");
 
+  /* the same pending deposit resubmitted over and over on one connection:
+   * each copy waits for the block, up to the node's bound per connection
+   * (4 x 1024); the copies beyond it are answered busy at once, so such a
+   * wallet cannot make the node's memory grow without bound */
+  enum { BOUND = 4096, OVER = 8 };
+  struct sp_client *flood = cl_connect(cl, 0, &cl->authority, 5000);
+  assert_non_null(flood);
+  struct sp_buf fb;
+  sp_buf_init(&fb, SP_MAX_FRAME);
+  for (uint32_t k = 0; k < BOUND + OVER; k++) {
+    m.req_id = 10000 + k;
+    sp_buf_reset(&fb);
+    assert_int_equal(sp_msg_encode(&m, &fb), 0);
+    assert_int_equal(sp_client_send_raw(flood, fb.data, fb.len), 0);
+  }
+  sp_buf_free(&fb);
+  struct sp_msg *busy = calloc(1, sizeof(*busy));
+  assert_non_null(busy);
+  for (int k = 0; k < OVER; k++) {
+    char err[256];
+    if (sp_client_recv(flood, busy, 15000, err, sizeof(err)) != 0)
+      fail_msg("busy answer %d of %d: %s", k + 1, OVER, err);
+    if (busy->type != SP_MSG_ERROR || busy->u.error.code != 4 /* busy */ ||
+        busy->req_id < 10000 + BOUND)
+      fail_msg("answer %d to the flood: type %u code %u for copy %u, expected busy for the "
+               "copies after %d",
+               k + 1, busy->type, busy->u.error.code, busy->req_id - 10000, BOUND);
+    sp_msg_clear(busy);
+  }
+  char err[256];
+  assert_int_not_equal(sp_client_recv(flood, busy, 1000, err, sizeof(err)), 0); /* no more */
+  free(busy);
+  sp_client_close(flood);
+  cl_log("%d copies of the pending deposit wait on one connection, %d more were answered busy",
+         BOUND, OVER);
+
   /* a third validator back: the pending deposit commits */
   int64_t t_back = cl_now_ms();
   assert_int_equal(cl_start_ready(cl, 3), 0);
@@ -1339,6 +1375,80 @@ static void double_start(void **state)
   cl->passed = true;
 }
 
+/* ------------------------- 7. an observer answers what the rules refuse */
+
+/* Three transactions of one key sent back to back to an observer: a new
+ * fund, the same fund again (admitted on its sequence number alone while
+ * the first is pending; refused by the rules once that commits) and a
+ * deposit after it. An observer never proposes, so it must find the
+ * refusal itself after the block: the wallet gets REFUSED for the second
+ * (fund-exists) and the third (its predecessor was refused), and the key's
+ * next transaction through the observer commits. Before, the second
+ * stayed pending there for good: no answer, and the key was locked out of
+ * that observer. */
+static void observer_refusal(void **state)
+{
+  struct cluster *cl = *state;
+  struct econ *e = calloc(1, sizeof(*e));
+  assert_non_null(e);
+  cl->cleanup = free;
+  cl->cleanup_arg = e;
+  bootstrap(cl, e, 1, 5000, true, NULL);
+  struct cl_key *auth = &cl->authority;
+  uint64_t from = cl->t0 - 3600 * 1000, until = cl->t0 + 30ull * 24 * 3600 * 1000;
+  struct sp_tx v[3] = {fx_fund_create("extra-2027", "Extra 2027", CL_FUND_CAT, NULL, from, until, 0),
+                       fx_fund_create("extra-2027", "Extra 2027", CL_FUND_CAT, NULL, from, until, 0),
+                       fx_deposit("extra-2027", 500)};
+  struct cl_tx t[3];
+  for (int i = 0; i < 3; i++)
+    cl_sign(cl, auth, &v[i], &t[i]);
+  struct sp_client *c = cl_connect(cl, CL_OBSERVER, auth, 5000);
+  assert_non_null(c);
+  uint32_t ids[3];
+  for (int i = 0; i < 3; i++) {
+    struct sp_msg req = {.type = SP_MSG_SUBMIT};
+    req.u.submit = t[i].tx;
+    assert_int_equal(sp_client_send(c, &req, &ids[i]), 0);
+  }
+  struct cl_result r[3];
+  bool got[3] = {false, false, false};
+  struct sp_msg *resp = calloc(1, sizeof(*resp));
+  assert_non_null(resp);
+  for (int k = 0; k < 3; k++) {
+    char err[256];
+    if (sp_client_recv(c, resp, CL_COMMIT_MS, err, sizeof(err)) != 0)
+      fail_msg("answer %d of 3 from the observer: %s (answered: %d %d %d)", k + 1, err, got[0],
+               got[1], got[2]);
+    for (int i = 0; i < 3; i++)
+      if (resp->req_id == ids[i] && !got[i]) {
+        got[i] = true;
+        cl_copy_result(resp, &r[i]);
+      }
+    sp_msg_clear(resp);
+  }
+  free(resp);
+  sp_client_close(c);
+  assert_true(got[0] && got[1] && got[2]);
+  assert_int_equal(r[0].type, SP_MSG_RESULT);
+  assert_int_equal(r[0].status, SP_TXS_COMMITTED);
+  assert_int_equal(r[1].status, SP_TXS_REFUSED);
+  assert_int_equal(r[1].reason, SP_R_FUND_EXISTS);
+  assert_int_equal(r[2].status, SP_TXS_REFUSED);
+  assert_int_equal(r[2].reason, SP_R_WRONG_SEQUENCE);
+  for (int i = 0; i < 3; i++)
+    cl_tx_free(&t[i]);
+  /* the key goes on through the observer with the next free number */
+  auth->seq -= 2;
+  struct sp_tx dep = fx_deposit("extra-2027", 700);
+  struct cl_tx td;
+  cl_sign(cl, auth, &dep, &td);
+  struct cl_result rd;
+  cl_submit_committed(cl, CL_OBSERVER, auth, &td, &rd);
+  cl_tx_free(&td);
+  check_logs(cl);
+  cl->passed = true;
+}
+
 /* ---------------------------------- 6. forwarding around a missing link */
 
 /* A validator that is not connected to every other one marks the copies
@@ -1415,6 +1525,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(read_authorisation, setup_validators, teardown),
       cmocka_unit_test_setup_teardown(double_start, setup_single, teardown),
       cmocka_unit_test_setup_teardown(second_hop, setup_one_link_down, teardown),
+      cmocka_unit_test_setup_teardown(observer_refusal, setup_full, teardown),
   };
   return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }
