@@ -1394,6 +1394,10 @@ static void observer_refusal(void **state)
   cl->cleanup = free;
   cl->cleanup_arg = e;
   bootstrap(cl, e, 1, 5000, true, NULL);
+  /* the observer judges submissions against its own tip: let it catch up */
+  struct cl_status top = {0};
+  assert_int_equal(cl_status(cl, 0, &top), 0);
+  assert_int_equal(cl_wait_converged(cl, 0x1f, top.height, 30000, NULL), 0);
   struct cl_key *auth = &cl->authority;
   uint64_t from = cl->t0 - 3600 * 1000, until = cl->t0 + 30ull * 24 * 3600 * 1000;
   struct sp_tx v[3] = {fx_fund_create("extra-2027", "Extra 2027", CL_FUND_CAT, NULL, from, until, 0),
