@@ -690,11 +690,15 @@ static int pay(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx,
 
 /* ================================================= merchant: refund */
 
-/* Follow replacements to the pass that holds the household's credit now. */
-static int current_pass(struct wctx *w, const uint8_t pk[SP_PK_LEN], uint8_t out[SP_PK_LEN])
+/* Follow replacements to the pass that holds the household's credit now,
+ * at most SP_MAX_PASS_CHAIN of them: further is a refusal, not a store
+ * error, so that such a refund cannot stop every proposal (the rules
+ * never make a chain of replacements circular). */
+static int current_pass(struct wctx *w, const uint8_t pk[SP_PK_LEN], uint8_t out[SP_PK_LEN],
+                        struct sp_refusal *why)
 {
   memcpy(out, pk, SP_PK_LEN);
-  for (int hops = 0; hops < 1000; hops++) {
+  for (int hops = 0; hops <= SP_MAX_PASS_CHAIN; hops++) {
     struct acct a;
     int rc = acct_get(w, out, &a);
     if (rc)
@@ -703,7 +707,11 @@ static int current_pass(struct wctx *w, const uint8_t pk[SP_PK_LEN], uint8_t out
       return SP_LE_OK;
     memcpy(out, a.replaced_by, SP_PK_LEN);
   }
-  return SP_LE_CORRUPT;
+  char ks[12];
+  key_short(ks, pk);
+  return refuse(why, SP_R_PASS_CHAIN_TOO_LONG,
+                "pass %s was replaced more than %d times: its current pass is not followed", ks,
+                SP_MAX_PASS_CHAIN);
 }
 
 /* The payment a tx id names: the txs index gives the position of its pay
@@ -749,7 +757,7 @@ static int refund(struct wctx *w, const struct tx_ctx *c, const struct sp_tx *tx
                   euros(b, left), ks);
   }
   uint8_t holder[SP_PK_LEN];
-  if ((rc = current_pass(w, p.pass, holder)))
+  if ((rc = current_pass(w, p.pass, holder, why)))
     return rc;
 
   /* Take from the parts in order; check receivables before writing. */

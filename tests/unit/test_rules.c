@@ -402,6 +402,31 @@ static void s_replaced(struct world *w)
   commit_auth(w, tx_replace(w->pass1.pk, w->newpass.pk));
 }
 
+/* s_paid, then pass1 replaced SP_MAX_PASS_CHAIN + 1 times in a row */
+static void s_long_chain(struct world *w)
+{
+  s_paid(w);
+  enum { N = SP_MAX_PASS_CHAIN + 1, PER_BLOCK = 500 };
+  static uint8_t keys[N][SP_PK_LEN];
+  uint8_t sk[SP_SK_LEN], seed[32] = {0x5e};
+  for (int i = 0; i < N; i++) {
+    seed[1] = (uint8_t)(i >> 8);
+    seed[2] = (uint8_t)i;
+    assert_int_equal(sp_keypair_from_seed(keys[i], sk, seed), 0);
+  }
+  struct sp_tx *d = calloc(PER_BLOCK, sizeof(*d));
+  assert_non_null(d);
+  for (int i = 0; i < N;) {
+    int n = 0;
+    for (; n < PER_BLOCK && i < N; n++, i++)
+      sign(w, &w->f->authority, tx_replace(i ? keys[i - 1] : w->pass1.pk, keys[i]), &d[n]);
+    fx_commit(w->f, d, (size_t)n);
+    for (int k = 0; k < n; k++)
+      sp_tx_clear(&d[k]);
+  }
+  free(d);
+}
+
 static void s_suspended(struct world *w)
 {
   commit_auth(w, tx_reason(SP_TX_MERCHANT_SUSPEND, w->club.pk));
@@ -1127,6 +1152,8 @@ static const struct row rows[] = {
         b_refund_after_claim, INSUFFICIENT_RECEIVABLE,
         "refunding €1.00 from fund 'sport-2027' needs more than the €0.00 not yet "
         "claimed"),
+    ROW("pass-chain-too-long: refund after 1001 replacements of the pass", s_long_chain,
+        b_refund_after_claim, PASS_CHAIN_TOO_LONG, "was replaced more than 1000 times"),
     ROW("unknown-claim: random id", NULL, b_settle_random, UNKNOWN_CLAIM,
         "does not exist"),
     ROW("unknown-claim: a payment's id", s_paid, b_settle_payment, UNKNOWN_CLAIM,
@@ -1208,7 +1235,7 @@ static void test_refusal(void **state)
 static void test_table_covers_every_reason(void **state)
 {
   (void)state;
-  for (int reason = SP_R_BAD_SIGNATURE; reason <= SP_R_CLAIM_SETTLED; reason++) {
+  for (int reason = SP_R_BAD_SIGNATURE; reason <= SP_R_PASS_CHAIN_TOO_LONG; reason++) {
     bool found = false;
     for (size_t i = 0; i < N_ROWS; i++)
       found |= rows[i].reason == reason;

@@ -78,6 +78,7 @@ const char *sp_ledger_strerror(int err);
   X(INSUFFICIENT_RECEIVABLE, 30, "insufficient-receivable")                               \
   X(UNKNOWN_CLAIM, 31, "unknown-claim")                                                   \
   X(CLAIM_SETTLED, 32, "claim-already-settled")                                           \
+  X(PASS_CHAIN_TOO_LONG, 33, "pass-chain-too-long")                                       \
   X(BLOCK_MALFORMED, 40, "block-malformed")                                               \
   X(BLOCK_WRONG_CHAIN, 41, "block-wrong-chain")                                           \
   X(BLOCK_WRONG_HEIGHT, 42, "block-wrong-height")                                         \
@@ -104,6 +105,9 @@ enum sp_reason {
 const char *sp_reason_name(int reason); /* "category-not-allowed"; "unknown" */
 
 #define SP_REFUSAL_MSG 320
+/* replacements a refund follows from the pass that paid to the household's
+ * current pass; beyond: refused with pass-chain-too-long */
+#define SP_MAX_PASS_CHAIN 1000
 
 struct sp_refusal {
   int reason;        /* enum sp_reason */
