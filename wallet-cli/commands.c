@@ -518,14 +518,17 @@ static int send_history_q(struct wallet *w, const uint8_t pk[SP_PK_LEN], uint64_
  * whether that pass was enrolled for another household than row i names.
  * The oldest row of a pass's history is its pass.enroll, read with a
  * window of history requests in flight. A replacement pass starts with
- * pass.replace instead; it keeps its predecessor's household, which is not
- * looked up here (other[i] stays false). */
+ * the pass.replace that made it, and has its predecessor's household: the
+ * walk goes on with the predecessor's history (at most SP_MAX_PASS_CHAIN
+ * of them; further, the household is not compared). */
 static int enrolled_elsewhere(struct wallet *w, const struct sp_tx *txs, const int *lines,
                               size_t n, const uint32_t *kind, bool *other)
 {
   struct flight {
     uint32_t id;
     size_t row;
+    uint8_t pk[SP_PK_LEN]; /* the pass whose history is read */
+    int hops;              /* replacements followed back so far */
   } *fl = calloc(PIPELINE_WINDOW, sizeof(*fl));
   if (fl == NULL)
     return fail(EXIT_LOCAL, "out of memory");
@@ -535,8 +538,11 @@ static int enrolled_elsewhere(struct wallet *w, const struct sp_tx *txs, const i
   for (;;) {
     while (rc == EXIT_OK && next < n && in_flight < PIPELINE_WINDOW) {
       if (kind[next] == SP_ACCT_PASS) {
-        rc = send_history_q(w, txs[next].u.pass_enroll.pass, 0, &fl[in_flight].id);
-        fl[in_flight++].row = next;
+        struct flight *f = &fl[in_flight++];
+        f->row = next;
+        f->hops = 0;
+        memcpy(f->pk, txs[next].u.pass_enroll.pass, SP_PK_LEN);
+        rc = send_history_q(w, f->pk, 0, &f->id);
       }
       next++;
     }
@@ -551,8 +557,8 @@ static int enrolled_elsewhere(struct wallet *w, const struct sp_tx *txs, const i
     while (k < in_flight && fl[k].id != resp.req_id)
       k++;
     if (k < in_flight) {
-      size_t row = fl[k].row;
-      const uint8_t *pk = txs[row].u.pass_enroll.pass;
+      struct flight *f = &fl[k];
+      size_t row = f->row;
       const struct sp_msg_history *h = &resp.u.history;
       if (resp.type == SP_MSG_ERROR) {
         rc = fail(resp.u.error.code == 1 ? EXIT_REFUSED : EXIT_NODE,
@@ -561,14 +567,22 @@ static int enrolled_elsewhere(struct wallet *w, const struct sp_tx *txs, const i
       } else if (resp.type != SP_MSG_HISTORY_A) {
         rc = fail(EXIT_NODE, "node answered with an unexpected message");
       } else if (h->next) {
-        rc = send_history_q(w, pk, h->next, &fl[k].id); /* older rows: same slot */
+        rc = send_history_q(w, f->pk, h->next, &f->id); /* older rows: same slot */
       } else {
         const struct sp_tx *first = h->n_rows ? &h->rows[h->n_rows - 1].tx : NULL;
-        if (first && first->kind == SP_TX_PASS_ENROLL &&
-            memcmp(first->u.pass_enroll.pass, pk, SP_PK_LEN) == 0)
-          other[row] = memcmp(first->u.pass_enroll.household, txs[row].u.pass_enroll.household,
-                              SP_HASH_LEN) != 0;
-        fl[k] = fl[--in_flight];
+        if (first && first->kind == SP_TX_PASS_REPLACE &&
+            memcmp(first->u.pass_replace.new_pass, f->pk, SP_PK_LEN) == 0 &&
+            f->hops < SP_MAX_PASS_CHAIN) {
+          f->hops++; /* on with the predecessor, same slot */
+          memcpy(f->pk, first->u.pass_replace.old_pass, SP_PK_LEN);
+          rc = send_history_q(w, f->pk, 0, &f->id);
+        } else {
+          if (first && first->kind == SP_TX_PASS_ENROLL &&
+              memcmp(first->u.pass_enroll.pass, f->pk, SP_PK_LEN) == 0)
+            other[row] = memcmp(first->u.pass_enroll.household,
+                                txs[row].u.pass_enroll.household, SP_HASH_LEN) != 0;
+          *f = fl[--in_flight];
+        }
       }
     }
     sp_msg_clear(&resp);

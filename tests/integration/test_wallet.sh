@@ -325,6 +325,16 @@ check "the balance followed to the new pass ($ANNA_SPORT)" -- \
   jt "{f['fund']:f['cents'] for f in d['funds']}.get('sport-2027')==$ANNA_SPORT and d['status']=='active'"
 expect 0 "balance --json of the old pass" -- K muni --json balance anna
 check "old pass: replaced, no credit left" -- jt 'd["status"]=="replaced" and sum(f["cents"] for f in d["funds"])==0'
+printf 'address,household\n%s,hh-0001\n' "$(S key show anna2)" >"$D/replaced-same.csv"
+expect 0 "pass enroll --csv: the replacement pass with anna's household" -- \
+  K muni --json pass enroll --csv "$D/replaced-same.csv"
+check "replacement, same household: already enrolled" -- \
+  jt 'd["ok"] and d["enrolled"]==0 and d["already_enrolled"]==1 and d["refused"]==0'
+printf 'address,household\n%s,hh-5555\n' "$(S key show anna2)" >"$D/replaced-other.csv"
+expect 1 "pass enroll --csv: the replacement pass with another household" -- \
+  K muni --json pass enroll --csv "$D/replaced-other.csv"
+check "replacement, other household: refused, read through the replacement" -- \
+  jt 'not d["ok"] and d["already_enrolled"]==0 and d["refused"]==1'
 
 echo "== audit"
 expect 0 "audit verify" -- K aud audit verify
