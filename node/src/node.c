@@ -747,10 +747,15 @@ static void on_cons_message(struct node *n, const struct sp_msg *m)
   if (m->type == SP_MSG_VOTE) {
     sp_cons_on_vote(n->cons, &m->u.vote, &acts);
   } else {
-    /* the block travels decoded in the message; the core wants its bytes */
+    /* the block travels decoded in the message; the core wants its bytes,
+     * which the decoder kept a view of (canonical: the same as encoding
+     * the fields again) */
+    const struct sp_block *blk = &m->u.proposal.block;
     struct sp_buf b;
     sp_buf_init(&b, SP_MAX_BLOCK_BYTES);
-    if (sp_block_encode(&m->u.proposal.block, &b) == SP_OK)
+    if (blk->raw)
+      sp_cons_on_proposal(n->cons, &m->u.proposal.proposal, blk->raw, blk->raw_len, &acts);
+    else if (sp_block_encode(blk, &b) == SP_OK)
       sp_cons_on_proposal(n->cons, &m->u.proposal.proposal, b.data, b.len, &acts);
     sp_buf_free(&b);
   }
@@ -792,18 +797,24 @@ static void *verify_ahead(void *arg)
   return NULL;
 }
 
-/* Encode up to SYNC_GROUP blocks of the answer from index i into bufs,
+/* Copy up to SYNC_GROUP blocks of the answer from index i into bufs,
  * the first at height `first` and each the next height; how many (fewer at
- * the end of the answer, at a block that does not encode, or at a gap or
+ * the end of the answer, at a block that does not fit, or at a gap or
  * repeat in the heights: the rest waits for the next request). */
-static size_t encode_group(const struct sp_msg *m, uint32_t i, uint64_t first,
-                           struct sp_buf *bufs)
+static size_t copy_group(const struct sp_msg *m, uint32_t i, uint64_t first,
+                         struct sp_buf *bufs)
 {
   size_t k = 0;
   for (; k < SYNC_GROUP && i + k < m->u.blocks.n; k++) {
     const struct sp_block *b = &m->u.blocks.v[i + k].block;
     sp_buf_reset(&bufs[k]);
-    if (b->header.height != first + k || sp_block_encode(b, &bufs[k]) != SP_OK)
+    if (b->header.height != first + k)
+      break;
+    if (b->raw) /* the bytes it was decoded from: no encoding again */
+      sp_buf_append(&bufs[k], b->raw, b->raw_len);
+    else if (sp_block_encode(b, &bufs[k]) != SP_OK)
+      break;
+    if (bufs[k].err)
       break;
   }
   return k;
@@ -823,10 +834,10 @@ static void on_blocks_a(struct node *n, struct peer_info *pi, const struct sp_ms
     i++;
   /* cur[k] is the block at height `first` + k, the first one above the tip */
   uint64_t first = tip_height(n) + 1;
-  size_t n_cur = encode_group(m, i, first, cur);
+  size_t n_cur = copy_group(m, i, first, cur);
   while (n_cur) {
     size_t n_next =
-        n_cur == SYNC_GROUP ? encode_group(m, i + (uint32_t)n_cur, first + n_cur, next) : 0;
+        n_cur == SYNC_GROUP ? copy_group(m, i + (uint32_t)n_cur, first + n_cur, next) : 0;
     struct ahead a = {n->l, next, n_next};
     pthread_t th;
     bool ahead = n_next && pthread_create(&th, NULL, verify_ahead, &a) == 0;

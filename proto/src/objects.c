@@ -849,6 +849,8 @@ int sp__block_read(struct sp_rd *r, struct sp_block *blk)
   TRY(block_links(blk));
   if ((size_t)(r->p - start) > SP_MAX_BLOCK_BYTES)
     return SP_E_TOOLONG;
+  blk->raw = start;
+  blk->raw_len = (size_t)(r->p - start);
   return SP_OK;
 }
 

@@ -18,6 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              (blk.last_commit.height == blk.header.height - 1 &&
               memcmp(blk.last_commit.block, blk.header.prev, SP_HASH_LEN) == 0));
 
+  /* the block's view is the whole input, which is what it re-encodes to */
+  FUZZ_CHECK(blk.raw == data && blk.raw_len == size);
   struct sp_buf b;
   sp_buf_init(&b, SP_MAX_BLOCK_BYTES);
   fuzz_check_same(sp_block_encode(&blk, &b), &b, data, size);

@@ -3755,6 +3755,29 @@ static void test_block_encode_refuses_last_commit_height(void **state)
   assert_rc(enc, SP_E_MISMATCH);
 }
 
+/* A decoded block keeps a view of its own bytes, so that whoever needs
+ * them (the consensus core, block sync) does not encode the fields again;
+ * they are exactly what encoding the fields gives. */
+static void test_block_decode_keeps_view(void **state)
+{
+  (void)state;
+  struct sp_buf b, again;
+  sp_buf_init(&b, BUF_MAX);
+  sp_buf_init(&again, BUF_MAX);
+  assert_rc(sp_block_encode(&F.block[2], &b), SP_OK);
+  struct sp_block got;
+  assert_rc(sp_block_decode(b.data, b.len, &got), SP_OK);
+  assert_ptr_equal(got.raw, b.data);
+  assert_int_equal(got.raw_len, b.len);
+  assert_rc(sp_block_encode(&got, &again), SP_OK);
+  assert_int_equal(again.len, got.raw_len);
+  assert_memory_equal(again.data, got.raw, got.raw_len);
+  sp_block_clear(&got);
+  assert_null(got.raw);
+  sp_buf_free(&b);
+  sp_buf_free(&again);
+}
+
 /* ================================================================ main */
 
 static int write_vectors(const char *dir)
@@ -3837,6 +3860,7 @@ int main(int argc, char **argv)
       cmocka_unit_test(test_tamper_tx),
       cmocka_unit_test(test_header_encode_refuses_tx_count_over_max),
       cmocka_unit_test(test_block_encode_refuses_last_commit_height),
+      cmocka_unit_test(test_block_decode_keeps_view),
   };
   int failed = cmocka_run_group_tests_name("objects", tests, NULL, NULL);
 

@@ -301,6 +301,10 @@ struct sp_block {
   struct sp_tx *txs; /* decode: allocated, freed by sp_block_clear */
   bool has_last_commit; /* false only at height 1 */
   struct sp_cert last_commit; /* certificate of block height-1 */
+  /* decode: view of the block's own bytes (the codec is canonical, so they
+   * are what sp_block_encode of the fields gives); NULL when built */
+  const uint8_t *raw;
+  size_t raw_len;
 };
 
 int sp_block_encode(const struct sp_block *b, struct sp_buf *out);
