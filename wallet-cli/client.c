@@ -314,6 +314,17 @@ int sp_client_call(struct sp_client *c, struct sp_msg *req, struct sp_msg *resp,
         snprintf(err, errcap, "no answer from the node within %d ms", timeout_ms);
       return -1;
     }
+    /* decoded where it lies first: a message that is not the answer
+     * (unsolicited, or late) must not take the place of the answers the
+     * caller still holds */
+    if (sp_msg_decode(m, n, resp) != SP_OK) {
+      snprintf(err, errcap, "the node sent an undecodable message");
+      return -1;
+    }
+    bool ours = resp->req_id == req->req_id;
+    sp_msg_clear(resp);
+    if (!ours)
+      continue;
     uint8_t *copy = keep(c, m, n);
     if (copy == NULL) {
       snprintf(err, errcap, "out of memory");
@@ -323,8 +334,6 @@ int sp_client_call(struct sp_client *c, struct sp_msg *req, struct sp_msg *resp,
       snprintf(err, errcap, "the node sent an undecodable message");
       return -1;
     }
-    if (resp->req_id == req->req_id)
-      return 0;
-    sp_msg_clear(resp); /* unsolicited or late: not ours */
+    return 0;
   }
 }

@@ -19,7 +19,8 @@ int sp_client_connect(struct sp_client **out, const char *host, int port,
 void sp_client_close(struct sp_client *c); /* accepts NULL */
 
 /* Answers received are kept by the client: an answer's views stay valid
- * until SP_CLIENT_KEPT more messages have been received, or close. */
+ * until SP_CLIENT_KEPT more answers have been received (by sp_client_call:
+ * its own answers only; by sp_client_recv: every message), or close. */
 #define SP_CLIENT_KEPT 4
 
 /* Send req (its req_id is set here) and wait up to timeout_ms for the answer

@@ -210,8 +210,14 @@ static int cmd_genesis(struct wallet *w, int argc, char **argv)
   g.params.max_block_txs = 5000;
   g.params.max_block_bytes = 4u * 1024 * 1024;
   g.params.fund_close_grace_ms = 30ull * 86400000;
-  if (a.set[6])
-    g.params.fund_close_grace_ms = strtoull(a.values[6], NULL, 10) * 86400000ull;
+  if (a.set[6]) {
+    const char *d = a.values[6];
+    size_t len = strlen(d);
+    if (len == 0 || len > 5 || strspn(d, "0123456789") != len || atoi(d) > SP_MAX_GRACE_DAYS)
+      return fail(EXIT_USAGE, "--grace-days '%s' is not a number of days from 0 to %d", d,
+                  SP_MAX_GRACE_DAYS);
+    g.params.fund_close_grace_ms = (uint64_t)atoi(d) * 86400000ull;
+  }
   struct sp_buf b;
   sp_buf_init(&b, 1 << 20);
   if ((rc = sp_genesis_encode(&g, &b))) {

@@ -245,6 +245,8 @@ int main(int argc, char **argv)
       uint64_t v;
       if (parse_u64(optarg, &v))
         return usage_error("'%s' is not a non-negative number", optarg);
+      if (c == O_GRACE && v > SP_MAX_GRACE_DAYS)
+        return usage_error("--grace-days %s is more than %d days", optarg, SP_MAX_GRACE_DAYS);
       *(c == O_TIME ? &a.time_ms : c == O_GRACE ? &a.grace_days : c == O_MAXTX ? &a.max_txs
                                                                                 : &a.max_bytes) = v;
       break;

@@ -109,6 +109,16 @@ expect 0 "genesis new writes a file" -- S genesis new --name test-chain --author
   --validator "aud@127.0.0.1:9" --categories sport,food --out "$D/g-test.bin"
 check "genesis new prints the chain id and the file exists" -- \
   bash -c 'grep -Eq "chain id [0-9a-f]{64}" "$1" && [ -s "$2" ]' _ "$OUT" "$D/g-test.bin"
+for g in abc -1 1e3 36501 ""; do
+  expect 2 "genesis new --grace-days '$g'" -- S genesis new --name test-chain --authority muni \
+    --validator "aud@127.0.0.1:9" --categories sport --grace-days "$g" --out "$D/g-grace.bin"
+  check "--grace-days '$g': named, no file" -- \
+    bash -c 'grep -q -- "--grace-days" "$1" && [ ! -e "$2" ]' _ "$ERR" "$D/g-grace.bin"
+done
+expect 2 "stadjerd genesis --grace-days 36501" -- "$STADJERD" genesis --grace-days 36501 \
+  --out "$D/g-grace.bin" --name x
+check "stadjerd: names --grace-days, no file" -- \
+  bash -c 'grep -q -- "--grace-days 36501 is more than 36500 days" "$1" && [ ! -e "$2" ]' _ "$ERR" "$D/g-grace.bin"
 expect 2 "genesis new with bad --categories" -- S genesis new --name test-chain --authority muni \
   --validator "aud@127.0.0.1:9" --categories "Sport!,food" --out "$D/g-bad.bin"
 check "bad --categories: message and no file" -- \

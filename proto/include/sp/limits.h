@@ -24,6 +24,7 @@
 #define SP_MAX_GENESIS_CATEGORIES 64 /* the chain's category list */
 #define SP_MAX_VALIDATORS 64
 #define SP_MAX_PAY_PARTS 8          /* funds one payment may draw from */
+#define SP_MAX_GRACE_DAYS 36500     /* --grace-days of the genesis tools (100 years) */
 #define SP_MAX_ISSUE_ENTRIES 1000   /* (pass, amount) rows in one issue tx */
 #define SP_MAX_PROOF 64             /* Merkle audit path length */
 #define SP_MAX_BALANCES 256         /* rows in a balance answer */
