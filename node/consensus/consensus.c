@@ -111,6 +111,10 @@ struct sp_cons {
   struct sp_proposal my_prop;
 
   struct rstate *rounds[MAX_ROUNDS];
+  /* validators whose equivocation at this height was reported: one pair
+   * of votes proves it, and more would let one validator make the node
+   * write evidence for every round it can name */
+  bool evidenced[SP_MAX_VALIDATORS];
   struct future fut[MAX_FUTURE];
   size_t n_fut;
   uint64_t fut_height;
@@ -220,6 +224,7 @@ static void reset_height(struct sp_cons *c)
   c->decided = false;
   c->round = 0;
   c->step = SP_STEP_PROPOSE;
+  memset(c->evidenced, 0, sizeof(c->evidenced));
 }
 
 static struct rstate *find_round(struct sp_cons *c, uint32_t round)
@@ -735,14 +740,18 @@ static int record_vote(struct sp_cons *c, const struct sp_vote *v, int idx,
   if (s->have) {
     if (slot_vote_for(s, v->has_block ? v->block : NULL))
       return SP_OK; /* a duplicate */
-    /* equivocation: two signed votes, one height/round/step */
-    struct sp_cons_action *a = push(out, SP_CA_EVIDENCE);
-    if (a == NULL)
-      return SP_E_NOMEM;
-    a->height = v->height;
-    a->round = v->round;
-    a->vote = s->v;
-    a->vote2 = *v;
+    /* equivocation: two signed votes, one height/round/step; reported
+     * once per validator and height */
+    if (!c->evidenced[idx]) {
+      struct sp_cons_action *a = push(out, SP_CA_EVIDENCE);
+      if (a == NULL)
+        return SP_E_NOMEM;
+      a->height = v->height;
+      a->round = v->round;
+      a->vote = s->v;
+      a->vote2 = *v;
+      c->evidenced[idx] = true;
+    }
     if (s->n_extra < SLOT_EXTRA) {
       s->extra[s->n_extra++] = *v;
     } else {

@@ -1240,6 +1240,21 @@ static void test_evidence(void **state)
   EXPECT_SEQ(&t->a, TIMEOUT, PERSIST, VOTE);
   expect_vote_action(t, &t->a.v[2], SP_VOTE_PRECOMMIT, 0, "B-1-0");
   assert_int_equal(t->total[EVIDENCE], 1);
+  /* more pairs from the same validator at this height, in other rounds
+   * and steps: reported once is enough (each report is a durable write) */
+  for (uint32_t r = 3; r < 40; r++) {
+    struct sp_vote x = mkvote(1, SP_VOTE_PRECOMMIT, H, r, "B-1-0");
+    struct sp_vote y = mkvote(1, SP_VOTE_PRECOMMIT, H, r, NULL);
+    t_vote_raw(t, &x);
+    t_vote_raw(t, &y);
+  }
+  assert_int_equal(t->total[EVIDENCE], 1);
+  /* another validator's equivocation is reported on its own */
+  struct sp_vote wa = mkvote(3, SP_VOTE_PREVOTE, H, 0, "B-1-0");
+  struct sp_vote wb = mkvote(3, SP_VOTE_PREVOTE, H, 0, NULL);
+  t_vote_raw(t, &wa);
+  t_vote_raw(t, &wb);
+  assert_int_equal(t->total[EVIDENCE], 2);
   t_free(t);
 }
 
