@@ -30,10 +30,13 @@ static void rm_store(const char *dir)
   rmdir(dir);
 }
 
-/* Replay the node's chain into a fresh store; every block is checked in
- * full by our own ledger code before it is applied. */
-static int replay(struct wallet *w, char *dir, size_t cap, struct sp_ledger **out,
-                  uint64_t *blocks, uint64_t *txs, struct sp_refusal *bad, bool *ok)
+/* Replay the node's chain up to height `upto` into a fresh store; every
+ * block is checked in full by our own ledger code before it is applied. A
+ * node that stops serving blocks below `upto` fails the audit (*ok false,
+ * bad names the first missing height). */
+static int replay(struct wallet *w, uint64_t upto, char *dir, size_t cap,
+                  struct sp_ledger **out, uint64_t *blocks, uint64_t *txs,
+                  struct sp_refusal *bad, bool *ok)
 {
   int rc = wallet_connect(w);
   if (rc)
@@ -51,17 +54,29 @@ static int replay(struct wallet *w, char *dir, size_t cap, struct sp_ledger **ou
   *blocks = *txs = 0;
   struct sp_buf b;
   sp_buf_init(&b, SP_MAX_BLOCK_BYTES);
-  for (uint64_t from = 1;;) {
+  for (uint64_t from = 1; from <= upto;) {
     struct sp_msg req = {.type = SP_MSG_BLOCKS_Q}, resp;
     req.u.blocks_q.from = from;
     req.u.blocks_q.count = SP_MAX_BLOCKS_PER_RESPONSE;
     if ((rc = wallet_call(w, &req, &resp, SP_MSG_BLOCKS_A)))
       break;
     uint32_t n = resp.u.blocks.n;
-    for (uint32_t i = 0; i < n && *ok; i++) {
+    if (n == 0) {
+      *ok = false;
+      memset(bad, 0, sizeof(*bad));
+      bad->height = from;
+      bad->reason = SP_R_BLOCK_MALFORMED;
+      snprintf(bad->msg, sizeof(bad->msg),
+               "the node did not serve block %llu, below the height %llu it reports",
+               (unsigned long long)from, (unsigned long long)upto);
+    }
+    for (uint32_t i = 0; i < n && *ok && from + i <= upto; i++) {
       const struct sp_block_entry *e = &resp.u.blocks.v[i];
       sp_buf_reset(&b);
-      sp_block_encode(&e->block, &b);
+      if (e->block.raw) /* the bytes as served (the codec is canonical) */
+        sp_buf_append(&b, e->block.raw, e->block.raw_len);
+      else
+        sp_block_encode(&e->block, &b);
       int arc = sp_ledger_apply(*out, b.data, b.len, &e->cert, bad);
       if (arc == SP_LE_REFUSED) {
         *ok = false;
@@ -82,6 +97,47 @@ static int replay(struct wallet *w, char *dir, size_t cap, struct sp_ledger **ou
   return rc;
 }
 
+/* Replay the chain up to the tip the node reports first (the height, in
+ * *claimed), and require the replay to end in that block and state:
+ * blocks only append, so this holds while the node moves on. */
+static int verify_to_node_tip(struct wallet *w, char *dir, size_t cap, struct sp_ledger **l,
+                              uint64_t *blocks, uint64_t *txs, struct sp_refusal *bad,
+                              bool *ok, uint64_t *claimed)
+{
+  int rc = wallet_connect(w);
+  if (rc)
+    return rc;
+  struct sp_msg req = {.type = SP_MSG_STATUS_Q}, st;
+  if ((rc = wallet_call(w, &req, &st, SP_MSG_STATUS_A)))
+    return rc;
+  *claimed = st.u.status.height;
+  uint8_t claimed_tip[SP_HASH_LEN], claimed_digest[SP_HASH_LEN];
+  memcpy(claimed_tip, st.u.status.tip, SP_HASH_LEN);
+  memcpy(claimed_digest, st.u.status.state_digest, SP_HASH_LEN);
+  sp_msg_clear(&st);
+  if ((rc = replay(w, *claimed, dir, cap, l, blocks, txs, bad, ok))) {
+    if (*l) { /* a failure after the scratch store was made: remove it */
+      sp_ledger_close(*l);
+      *l = NULL;
+      rm_store(dir);
+    }
+    return rc;
+  }
+  struct sp_tip tip;
+  sp_ledger_tip(*l, &tip);
+  if (*ok && (tip.height != *claimed || memcmp(claimed_tip, tip.hash, SP_HASH_LEN) ||
+              memcmp(claimed_digest, tip.state_digest, SP_HASH_LEN))) {
+    *ok = false;
+    memset(bad, 0, sizeof(*bad));
+    bad->height = *claimed;
+    bad->reason = SP_R_STATE_MISMATCH;
+    snprintf(bad->msg, sizeof(bad->msg),
+             "the node's tip at height %llu differs from the verified chain",
+             (unsigned long long)*claimed);
+  }
+  return EXIT_OK;
+}
+
 static int audit_verify(struct wallet *w)
 {
   struct timespec t0;
@@ -91,34 +147,24 @@ static int audit_verify(struct wallet *w)
   uint64_t blocks, txs;
   struct sp_refusal bad;
   bool ok;
-  int rc = replay(w, dir, sizeof(dir), &l, &blocks, &txs, &bad, &ok);
+  uint64_t claimed;
+  int rc = verify_to_node_tip(w, dir, sizeof(dir), &l, &blocks, &txs, &bad, &ok, &claimed);
   if (rc)
     return rc;
-  /* the node's own claim about its tip must be what we recomputed */
-  struct sp_msg req = {.type = SP_MSG_STATUS_Q}, st;
-  struct sp_tip tip;
-  sp_ledger_tip(l, &tip);
-  if (ok && (rc = wallet_call(w, &req, &st, SP_MSG_STATUS_A)) == 0) {
-    if (st.u.status.height == tip.height &&
-        (memcmp(st.u.status.tip, tip.hash, SP_HASH_LEN) ||
-         memcmp(st.u.status.state_digest, tip.state_digest, SP_HASH_LEN))) {
-      ok = false;
-      bad.height = tip.height;
-      bad.reason = SP_R_STATE_MISMATCH;
-      snprintf(bad.msg, sizeof(bad.msg), "the node's tip differs from the verified chain");
-    }
-    sp_msg_clear(&st);
-  }
   double s = secs_since(&t0);
   if (w->json)
-    printf("{\"ok\":%s,\"blocks\":%llu,\"transactions\":%llu,\"seconds\":%.3f", ok ? "true" : "false",
-           (unsigned long long)blocks, (unsigned long long)txs, s);
+    printf("{\"ok\":%s,\"blocks\":%llu,\"transactions\":%llu,\"node_height\":%llu,"
+           "\"seconds\":%.3f",
+           ok ? "true" : "false", (unsigned long long)blocks, (unsigned long long)txs,
+           (unsigned long long)claimed, s);
   if (ok) {
     if (w->json)
       printf("}\n");
     else
-      printf("verified %llu blocks, %llu transactions from genesis in %.2f s: OK\n",
-             (unsigned long long)blocks, (unsigned long long)txs, s);
+      printf("verified %llu blocks, %llu transactions from genesis in %.2f s, up to the "
+             "node's tip at height %llu: OK\n",
+             (unsigned long long)blocks, (unsigned long long)txs, s,
+             (unsigned long long)claimed);
   } else {
     if (w->json) {
       printf(",\"bad_block\":%llu,\"reason\":\"%s\",\"message\":",
@@ -226,7 +272,8 @@ static int audit_report(struct wallet *w, const char *fund, const char *format)
   uint64_t blocks, txs;
   struct sp_refusal bad;
   bool ok;
-  int rc = replay(w, dir, sizeof(dir), &l, &blocks, &txs, &bad, &ok);
+  uint64_t claimed;
+  int rc = verify_to_node_tip(w, dir, sizeof(dir), &l, &blocks, &txs, &bad, &ok, &claimed);
   if (rc)
     return rc;
   if (!ok) {

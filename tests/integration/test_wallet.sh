@@ -349,6 +349,10 @@ check "replacement, other household: refused, read through the replacement" -- \
 echo "== audit"
 expect 0 "audit verify" -- K aud audit verify
 check "audit verify says OK" -- out_has ": OK"
+check "audit verify names the node's tip it ended at" -- out_has "up to the node's tip at height"
+expect 0 "audit verify --json" -- K aud --json audit verify
+check "audit verify --json: ok, every block up to the node's height" -- \
+  jt 'd["ok"] and d["blocks"]==d["node_height"] and d["node_height"]>0'
 expect 0 "audit report --format json" -- K aud audit report --format json
 check "audit report: reconciles true, both funds" -- \
   jt 'd["reconciles"] is True and sorted(f["fund"] for f in d["funds"])==["school-2027","sport-2027"] and all(f["reconciles"] for f in d["funds"])'
