@@ -971,6 +971,7 @@ static int cmd_issue(struct wallet *w, int argc, char **argv)
   /* batches of SP_MAX_ISSUE_ENTRIES rows, each with ref "REF/k": a re-run
    * of the same file and ref issues nothing twice (duplicate-issuance) */
   size_t batches = (n + SP_MAX_ISSUE_ENTRIES - 1) / SP_MAX_ISSUE_ENTRIES, done = 0, skipped = 0;
+  size_t failed_at = 0; /* 1-based batch that was refused or not committed */
   bool tty = isatty(2);
   uint64_t total = 0;
   for (size_t b = 0; b < batches && rc == 0; b++) {
@@ -998,8 +999,10 @@ static int cmd_issue(struct wallet *w, int argc, char **argv)
     } else if (status == SP_TXS_REFUSED) {
       print_refusal(w, reason, msg);
       rc = EXIT_REFUSED;
+      failed_at = b + 1;
     } else {
       rc = fail(EXIT_NODE, "batch %zu not committed: %s", b + 1, msg);
+      failed_at = b + 1;
     }
     if (tty)
       fprintf(stderr, "\rissuing: %zu/%zu batches", b + 1, batches);
@@ -1007,6 +1010,16 @@ static int cmd_issue(struct wallet *w, int argc, char **argv)
   if (tty)
     fprintf(stderr, "\n");
   free(rows);
+  if (failed_at) { /* what went through, so that nobody issues twice or guesses */
+    char eur[32];
+    format_euro(total, eur, sizeof(eur));
+    fprintf(stderr,
+            "stadjer: batch %zu of %zu (ref %s/%zu) was not issued; before it %zu batches were "
+            "issued now (%s) and %zu had been before; no later batch was sent. A file of at most "
+            "%d rows: correct it and run it again with the same --ref. A larger one: put the "
+            "rows not yet issued in a new file, with a new --ref.\n",
+            failed_at, batches, ref, failed_at, done, eur, skipped, SP_MAX_ISSUE_ENTRIES);
+  }
   if (rc == 0) {
     char eur[32];
     format_euro(total, eur, sizeof(eur));

@@ -256,6 +256,12 @@ printf 'address,amount\n%s,10.00\n%s,12,50\n' "$ANNA" "$BOB" >"$D/bad-amount.csv
 expect 2 "issue --csv with amount '12,50' at line 3" -- K muni issue sport-2027 --csv "$D/bad-amount.csv" --ref bad-2
 check "bad amount row: names line 3 and the amount" -- \
   bash -c 'grep -qF "bad-amount.csv:3:" "$1" && grep -qF "12,50" "$1"' _ "$ERR"
+printf 'address,amount\n%s,10.00\n%s,10.00\n' "$ANNA" "$CLUB" >"$D/not-a-pass.csv"
+expect 1 "issue --csv with a merchant's address: the batch is refused" -- \
+  K muni issue sport-2027 --csv "$D/not-a-pass.csv" --ref bad-3
+check "refused batch: says which batch, what was issued and how to go on" -- \
+  bash -c 'grep -qF "batch 1 of 1 (ref bad-3/1) was not issued; before it 0 batches" "$1" &&
+           grep -qF "same --ref" "$1"' _ "$ERR"
 expect 0 "balances unchanged after the bad CSVs" -- K muni --json fund show sport-2027
 check "sport-2027 unissued still $UNISSUED0" -- jt "d[0]['unissued_cents']==$UNISSUED0"
 
