@@ -812,9 +812,24 @@ int sp_cons_on_proposal(struct sp_cons *c, const struct sp_proposal *p, const ui
 {
   if (!c->started || p->height != c->height || c->decided) {
     uint32_t who = sp_cons_proposer(c, p->height, p->round);
+    uint8_t id[SP_HASH_LEN];
     if (c->started && p->height == c->height + 1 && (int)who != c->self &&
         memcmp(p->proposer, c->g->validators[who].pk, SP_PK_LEN) == 0 &&
-        future_room(c, (int)who, true, n) && sp_proposal_verify(p, c->chain_id) == SP_OK) {
+        n <= MAX_FUTURE_BLOCK_BYTES && sp_proposal_verify(p, c->chain_id) == SP_OK &&
+        id_of(c, block, n, id) == 0 && memcmp(id, p->block, SP_HASH_LEN) == 0) {
+      /* a lower round goes first: the proposals a Byzantine proposer
+       * makes for later rounds must not crowd out round 0's */
+      while (!future_room(c, (int)who, true, n)) {
+        size_t worst = SIZE_MAX;
+        for (size_t i = 0; i < c->n_fut; i++)
+          if (c->fut[i].is_prop && c->fut[i].p.round > p->round &&
+              (worst == SIZE_MAX || c->fut[i].p.round > c->fut[worst].p.round))
+            worst = i;
+        if (worst == SIZE_MAX)
+          return SP_OK; /* no room: dropped, like a lost message */
+        free(c->fut[worst].block);
+        c->fut[worst] = c->fut[--c->n_fut];
+      }
       uint8_t *copy = dup_bytes(block, n);
       if (copy == NULL)
         return SP_E_NOMEM;

@@ -1762,6 +1762,43 @@ static void test_future_buffer_not_crowded_out(void **state)
   t_free(t);
 }
 
+/* The next height's buffer is shared, so a Byzantine proposer must not
+ * fill it with proposals for its own later rounds (two blocks of the
+ * largest size fill it) before the round-0 proposal arrives: a lower round
+ * evicts the highest ones. And bytes that are not the block the proposer
+ * signed are not buffered at all. */
+static void test_future_proposals_lower_round_first(void **state)
+{
+  (void)state;
+  struct t *t = t_alloc();
+  t_init(t, 0);
+  t_start(t, H);
+  uint32_t r0 = 0, byz = 0;
+  while (proposer_of(H + 1, 0) == byz || byz == 0)
+    byz++;
+  while (proposer_of(H + 1, r0) != byz)
+    r0++;
+  size_t big = SP_MAX_BLOCK_BYTES;
+  char *blk = malloc(big + 1);
+  assert_non_null(blk);
+  for (int k = 0; k < 2; k++) { /* rounds r0 and r0 + NV: the whole budget */
+    memset(blk, 'a' + k, big);
+    blk[big] = 0;
+    struct sp_proposal p = mkprop(H + 1, r0 + (uint32_t)(k * NV), -1, blk);
+    t_prop_raw(t, &p, blk, big);
+  }
+  /* junk: signed for one block, carrying other bytes */
+  struct sp_proposal pj = mkprop(H + 1, r0 + 2 * NV, -1, "SIGNED");
+  t_prop_raw(t, &pj, "OTHER!", 6);
+  free(blk);
+  t_prop_h(t, H + 1, 0, -1, "B-2-0");
+  for (int who = 1; who <= 3; who++)
+    t_vote(t, who, SP_VOTE_PRECOMMIT, H + 1, 0, "B-2-0");
+  t_start(t, H + 1);
+  assert_int_equal(n_of(&t->a, SP_CA_COMMIT), 1);
+  t_free(t);
+}
+
 /* BUG: the snapshot stores the locked value, the valid value and the own
  * proposal's block separately, into a buffer of at most
  * 2 * SP_MAX_BLOCK_BYTES + 64 KiB. When the proposer locks on its own
@@ -1891,6 +1928,7 @@ int main(void)
       cmocka_unit_test_teardown(test_many_rounds, test_teardown),
       cmocka_unit_test_teardown(test_requested_block_after_equivocating_proposer, test_teardown),
       cmocka_unit_test_teardown(test_future_buffer_not_crowded_out, test_teardown),
+      cmocka_unit_test_teardown(test_future_proposals_lower_round_first, test_teardown),
       cmocka_unit_test_teardown(test_persist_large_locked_proposal, test_teardown),
       cmocka_unit_test_teardown(test_wal_block_written_once, test_teardown),
       cmocka_unit_test_teardown(test_wal_format1_read, test_teardown),
