@@ -1745,6 +1745,17 @@ static void test_requested_block_after_equivocating_proposer(void **state)
  * is not even a validator fills it with junk and every genuine early
  * message of the next height is dropped (and proposals are buffered with
  * their whole block: 256 blocks of up to SP_MAX_BLOCK_BYTES each). */
+/* The round-0 proposal of H + 1 and a quorum of precommits for it, sent
+ * before the core starts H + 1: buffered, they decide as soon as it does. */
+static void round0_buffered_commits(struct t *t)
+{
+  t_prop_h(t, H + 1, 0, -1, "B-2-0");
+  for (int who = 1; who <= 3; who++)
+    t_vote(t, who, SP_VOTE_PRECOMMIT, H + 1, 0, "B-2-0");
+  t_start(t, H + 1);
+  assert_int_equal(n_of(&t->a, SP_CA_COMMIT), 1);
+}
+
 static void test_future_buffer_not_crowded_out(void **state)
 {
   (void)state;
@@ -1754,11 +1765,7 @@ static void test_future_buffer_not_crowded_out(void **state)
   struct sp_vote junk = mkvote_key(&OUTSIDER, SP_VOTE_PRECOMMIT, H + 1, 0, "JUNK");
   for (int i = 0; i < 300; i++)
     t_vote_raw(t, &junk);
-  t_prop_h(t, H + 1, 0, -1, "B-2-0");
-  for (int who = 1; who <= 3; who++)
-    t_vote(t, who, SP_VOTE_PRECOMMIT, H + 1, 0, "B-2-0");
-  t_start(t, H + 1);
-  assert_int_equal(n_of(&t->a, SP_CA_COMMIT), 1);
+  round0_buffered_commits(t);
   t_free(t);
 }
 
@@ -1791,11 +1798,7 @@ static void test_future_proposals_lower_round_first(void **state)
   struct sp_proposal pj = mkprop(H + 1, r0 + 2 * NV, -1, "SIGNED");
   t_prop_raw(t, &pj, "OTHER!", 6);
   free(blk);
-  t_prop_h(t, H + 1, 0, -1, "B-2-0");
-  for (int who = 1; who <= 3; who++)
-    t_vote(t, who, SP_VOTE_PRECOMMIT, H + 1, 0, "B-2-0");
-  t_start(t, H + 1);
-  assert_int_equal(n_of(&t->a, SP_CA_COMMIT), 1);
+  round0_buffered_commits(t);
   t_free(t);
 }
 
