@@ -115,6 +115,12 @@ struct sp_cons {
    * of votes proves it, and more would let one validator make the node
    * write evidence for every round it can name */
   bool evidenced[SP_MAX_VALIDATORS];
+  /* the highest round of this height each validator sent a verified
+   * message for (has_round: any), kept outside the round slots: when
+   * those are full a message of a new round is dropped, but it still
+   * counts for skipping to a higher round */
+  uint32_t max_round[SP_MAX_VALIDATORS];
+  bool has_round[SP_MAX_VALIDATORS];
   struct future fut[MAX_FUTURE];
   size_t n_fut;
   uint64_t fut_height;
@@ -225,6 +231,39 @@ static void reset_height(struct sp_cons *c)
   c->round = 0;
   c->step = SP_STEP_PROPOSE;
   memset(c->evidenced, 0, sizeof(c->evidenced));
+  memset(c->max_round, 0, sizeof(c->max_round));
+  memset(c->has_round, 0, sizeof(c->has_round));
+}
+
+static void note_round(struct sp_cons *c, int idx, uint32_t round)
+{
+  if (!c->has_round[idx] || round > c->max_round[idx])
+    c->max_round[idx] = round;
+  c->has_round[idx] = true;
+}
+
+static int cmp_round_desc(const void *a, const void *b)
+{
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The highest round above ours that more than a third of the validators
+ * have reached (each by its highest verified message of this height), or
+ * 0 if there is none: at least one honest validator is in that round or a
+ * later one, so moving there is the paper's f+1 round skip, even when the
+ * messages of those rounds found no round slot. */
+static uint32_t skip_target(const struct sp_cons *c)
+{
+  uint32_t above[SP_MAX_VALIDATORS], k = 0;
+  for (uint32_t i = 0; i < n_vals(c); i++)
+    if (c->has_round[i] && c->max_round[i] > c->round)
+      above[k++] = c->max_round[i];
+  if (!one_third(c, k))
+    return 0;
+  qsort(above, k, sizeof(above[0]), cmp_round_desc);
+  uint32_t need = n_vals(c) / 3 + 1; /* the fewest that are more than a third */
+  return above[need - 1];
 }
 
 static struct rstate *find_round(struct sp_cons *c, uint32_t round)
@@ -591,6 +630,14 @@ static int check_rules(struct sp_cons *c, struct sp_cons_actions *out)
     }
     if (progress)
       continue;
+    /* the same, counted per validator: the round slots may be full of one
+     * Byzantine validator's rounds, while the others' was dropped */
+    uint32_t skip = skip_target(c);
+    if (skip > c->round) {
+      if ((rc = start_round(c, skip, out)))
+        return rc;
+      continue;
+    }
     if (r == NULL)
       break;
 
@@ -800,6 +847,7 @@ int sp_cons_on_vote(struct sp_cons *c, const struct sp_vote *v, struct sp_cons_a
   int idx = validator_index(c, v->validator);
   if (idx < 0 || sp_vote_verify(v, c->chain_id) != SP_OK)
     return SP_OK; /* not a validator, or forged: ignore */
+  note_round(c, idx, v->round);
   /* Our own votes come back from peers too. They count like anybody's:
    * after a restart they are how we learn what we voted in earlier rounds
    * (the snapshot keeps only the current round's). */
@@ -851,9 +899,10 @@ int sp_cons_on_proposal(struct sp_cons *c, const struct sp_proposal *p, const ui
   uint8_t id[SP_HASH_LEN];
   if (id_of(c, block, n, id) != 0 || memcmp(id, p->block, SP_HASH_LEN) != 0)
     return SP_OK; /* the block is not the one the proposer signed */
+  note_round(c, (int)who, p->round);
   struct rstate *r = get_round(c, p->round);
   if (r == NULL)
-    return SP_OK;
+    return check_rules(c, out); /* no room for it; it counts for a skip */
   if (r->have_prop) {
     /* Keep the first proposal, unless the proposer equivocated and a
      * quorum precommitted the other block: that one is decided, and we

@@ -1769,6 +1769,35 @@ static void test_future_buffer_not_crowded_out(void **state)
   t_free(t);
 }
 
+/* The round slots are full of one Byzantine validator's rounds (a nil
+ * prevote in each of rounds 1..31, the current round 0 in the 32nd): the
+ * honest validators' messages for round 40 find no slot and are dropped,
+ * but they still count for the f+1 round skip, which counts each
+ * validator's highest round. Before, the core stayed in round 0 with no
+ * timeout pending, for as long as the Byzantine validator liked. One
+ * validator alone never moves it. */
+static void test_skip_with_round_slots_full(void **state)
+{
+  (void)state;
+  struct t *t = t_alloc();
+  t_init(t, 0);
+  t_start(t, H);
+  t_timeout(t, H, 0, SP_STEP_PROPOSE); /* no proposal: prevote nil */
+  for (uint32_t r = 1; r <= 31; r++)
+    t_vote(t, 3, SP_VOTE_PREVOTE, H, r, NULL);
+  assert_int_equal(sp_cons_round(t->c), 0);
+  /* validators 3 and 1 are beyond round 0 now, at 31 and 40: two are more
+   * than a third, so at least one honest validator is in round 31 or
+   * later, and the core moves there (the lower of the two) */
+  t_vote(t, 1, SP_VOTE_PREVOTE, H, 40, NULL);
+  assert_int_equal(sp_cons_round(t->c), 31);
+  t_vote(t, 2, SP_VOTE_PREVOTE, H, 40, NULL);
+  assert_int_equal(sp_cons_round(t->c), 40);
+  /* in round 40 it waits for the proposal with a timeout, as ever */
+  assert_true(n_of(&t->a, SP_CA_TIMEOUT) >= 1);
+  t_free(t);
+}
+
 /* The next height's buffer is shared, so a Byzantine proposer must not
  * fill it with proposals for its own later rounds (two blocks of the
  * largest size fill it) before the round-0 proposal arrives: a lower round
@@ -1932,6 +1961,7 @@ int main(void)
       cmocka_unit_test_teardown(test_requested_block_after_equivocating_proposer, test_teardown),
       cmocka_unit_test_teardown(test_future_buffer_not_crowded_out, test_teardown),
       cmocka_unit_test_teardown(test_future_proposals_lower_round_first, test_teardown),
+      cmocka_unit_test_teardown(test_skip_with_round_slots_full, test_teardown),
       cmocka_unit_test_teardown(test_persist_large_locked_proposal, test_teardown),
       cmocka_unit_test_teardown(test_wal_block_written_once, test_teardown),
       cmocka_unit_test_teardown(test_wal_format1_read, test_teardown),
