@@ -1456,8 +1456,6 @@ static int cmd_pay(struct wallet *w, int argc, char **argv)
         c[i] = c[j];
         c[j] = t;
       }
-  uint32_t last_reason = 0;
-  char last_msg[SP_MAX_REASON + 1] = "";
   for (int attempt = 0; attempt <= (int)nc; attempt++) {
     uint64_t left = amount;
     tx.u.pay.n_parts = 0;
@@ -1469,13 +1467,9 @@ static int cmd_pay(struct wallet *w, int argc, char **argv)
       tx.u.pay.parts[tx.u.pay.n_parts++].amount = take;
       left -= take;
     }
-    if (left) {
-      /* the ledger's own reason for the last fund tried says the most */
-      if (last_reason)
-        print_refusal(w, last_reason, last_msg);
-      else
-        print_refusal(w, SP_R_INSUFFICIENT_BALANCE,
-                      "not enough credit in funds that allow this merchant");
+    if (left) { /* as the user guide says: naming the fund gives the ledger's reason */
+      print_refusal(w, SP_R_INSUFFICIENT_BALANCE,
+                    "not enough credit in funds that allow this merchant");
       return EXIT_REFUSED;
     }
     /* parts must be sorted by fund id */
@@ -1523,7 +1517,11 @@ static int cmd_pay(struct wallet *w, int argc, char **argv)
       return fail(EXIT_NODE, "payment not committed: %s", msg);
     /* a fund this merchant may not be paid from: leave it out and retry,
      * unless the user named the funds */
-    const char *q = strstr(msg, "fund '");
+    /* the fund is named last in those messages (after the merchant's name,
+     * which may itself contain "fund '") */
+    const char *q = NULL;
+    for (const char *f = strstr(msg, "fund '"); f; f = strstr(f + 1, "fund '"))
+      q = f;
     bool retried = false;
     if (a.n_multi[0] == 0 && q &&
         (reason == SP_R_CATEGORY_NOT_ALLOWED || reason == SP_R_OVER_MAX_PAYMENT ||
@@ -1540,8 +1538,6 @@ static int cmd_pay(struct wallet *w, int argc, char **argv)
       print_refusal(w, reason, msg);
       return EXIT_REFUSED;
     }
-    last_reason = reason;
-    snprintf(last_msg, sizeof(last_msg), "%s", msg);
   }
   return fail(EXIT_REFUSED, "no fund of this pass can pay this merchant");
 }

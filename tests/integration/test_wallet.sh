@@ -279,6 +279,9 @@ check "auto split: school-2027 7500 (expires first) + sport-2027 500" -- \
   jt '{p["fund"]:p["cents"] for p in d["split"]}=={"school-2027":7500,"sport-2027":500}'
 expect 1 "pay at a wrong-category merchant" -- K anna pay super 5.00 --fund sport-2027
 check "wrong category: 'refused: category-not-allowed'" -- err_has "refused: category-not-allowed"
+expect 1 "pay a merchant no fund of the pass allows (auto split)" -- K anna pay super 5.00
+check "auto split, no fund allows it: as the guide says" -- \
+  err_has "refused: insufficient-balance: not enough credit in funds that allow this merchant"
 expect 1 "pay over the balance" -- K anna pay club 900.00 --fund sport-2027
 check "over balance: 'refused: insufficient-...'" -- err_has "refused: insufficient"
 expect 1 "pay over the balance (auto split)" -- K anna pay club 900.00
