@@ -126,7 +126,7 @@ static int cmd_key(struct wallet *w, int argc, char **argv)
     DIR *d = opendir(dir);
     if (w->json)
       printf("[");
-    int n = 0;
+    int n = 0, damaged = 0;
     for (struct dirent *e; d && (e = readdir(d));) {
       size_t len = strlen(e->d_name);
       if (len < 5 || strcmp(e->d_name + len - 4, ".key"))
@@ -134,8 +134,10 @@ static int cmd_key(struct wallet *w, int argc, char **argv)
       char name[256];
       snprintf(name, sizeof(name), "%.*s", (int)(len - 4), e->d_name);
       uint8_t pk[SP_PK_LEN];
-      if (wallet_account(w, name, pk))
+      if (wallet_account(w, name, pk)) { /* it said which file and why */
+        damaged++;
         continue;
+      }
       sp_address_encode(pk, addr);
       if (w->json)
         printf("%s{\"key\":\"%s\",\"address\":\"%s\"}", n ? "," : "", name, addr);
@@ -147,7 +149,7 @@ static int cmd_key(struct wallet *w, int argc, char **argv)
       printf("]\n");
     if (d)
       closedir(d);
-    return EXIT_OK;
+    return damaged ? EXIT_LOCAL : EXIT_OK;
   }
   return usage_of("key");
 }

@@ -116,12 +116,16 @@ int wallet_account(struct wallet *w, const char *text, uint8_t pk[SP_PK_LEN])
   size_t n;
   bool too_open;
   char name[65];
-  if (sp_keyfile_read(path, &file, &n, &too_open) == 0) {
-    int rc = sp_keyfile_info(file, n, pk, name);
+  int rc = sp_keyfile_read(path, &file, &n, &too_open);
+  if (rc == 0) {
+    rc = sp_keyfile_info(file, n, pk, name);
     free(file);
     if (rc == 0)
       return 0;
   }
+  if (rc != SP_KEY_E_NOTFOUND) /* there is such a key, but it cannot be used */
+    return fail(EXIT_LOCAL, "key '%s': the file %s cannot be read: %s", text, path,
+                sp_keys_strerror(rc));
   return fail(EXIT_USAGE, "'%s' is neither an address nor a key of this wallet", text);
 }
 

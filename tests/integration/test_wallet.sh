@@ -91,6 +91,15 @@ check "key list names all 9 keys" -- bash -c '[ $(grep -c " sp" "$1") -eq 9 ] &&
 expect 0 "key list --json" -- S --json key list
 check "key list --json: 9 entries with key and address" -- \
   jt 'len(d)==9 and all(e["address"].startswith("sp") for e in d) and "bob" in [e["key"] for e in d]'
+( umask 077; printf 'not a key file' >"$W/keys/broken.key" )
+expect 4 "key show of a damaged key file" -- S key show broken
+check "damaged key: names the key and its file, not 'neither an address nor a key'" -- \
+  bash -c 'grep -q "key .broken.: the file .*broken.key cannot be read" "$1" && ! grep -q neither "$1"' _ "$ERR"
+expect 4 "key list with a damaged key file" -- S --json key list
+check "key list: the 9 good keys listed, the damaged one named on stderr" -- \
+  bash -c 'python3 -c "import json,sys; sys.exit(0 if len(json.load(open(sys.argv[1])))==9 else 1)" "$1" &&
+           grep -q "broken.key cannot be read" "$2"' _ "$OUT" "$ERR"
+rm -f "$W/keys/broken.key"
 expect 4 "key new of an existing name refused locally" -- S key new anna
 for k in anna anna2 bob carol club super books; do
   eval "$(echo "$k" | tr a-z A-Z)=\$(S key show $k)"
