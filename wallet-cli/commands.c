@@ -47,6 +47,16 @@ static int amount_arg(const char *text, uint64_t *cents)
   return 0;
 }
 
+/* An amount that moves money: 0 is refused here, before anything is
+ * signed (the ledger would refuse it as amount-zero). */
+static int positive_amount_arg(const char *text, uint64_t *cents)
+{
+  int rc = amount_arg(text, cents);
+  if (rc == 0 && *cents == 0)
+    rc = fail(EXIT_USAGE, "amount '%s' must be more than zero", text);
+  return rc;
+}
+
 static int text_arg(const char *what, const char *s, size_t max)
 {
   if (s == NULL || s[0] == 0)
@@ -321,7 +331,7 @@ static int cmd_fund(struct wallet *w, int argc, char **argv)
       return usage_of("fund");
     tx.kind = SP_TX_FUND_DEPOSIT;
     tx.u.fund_deposit.fund = sp_str_c(id);
-    if ((rc = amount_arg(a.pos[0], &tx.u.fund_deposit.amount)) ||
+    if ((rc = positive_amount_arg(a.pos[0], &tx.u.fund_deposit.amount)) ||
         (rc = text_arg("--ref", a.values[0], SP_MAX_REF)))
       return rc;
     tx.u.fund_deposit.bank_ref = sp_str_c(a.values[0]);
@@ -900,7 +910,7 @@ static int cmd_issue(struct wallet *w, int argc, char **argv)
   tx.u.issue.fund = sp_str_c(fund);
   if (a.set[0]) {
     struct sp_issue_row row;
-    if ((rc = wallet_account(w, a.values[0], row.pass)) || (rc = amount_arg(a.pos[1], &row.amount)))
+    if ((rc = wallet_account(w, a.values[0], row.pass)) || (rc = positive_amount_arg(a.pos[1], &row.amount)))
       return rc;
     tx.u.issue.ref = sp_str_c(ref);
     tx.u.issue.n_rows = 1;
@@ -1077,7 +1087,7 @@ static int cmd_claim(struct wallet *w, int argc, char **argv)
     sp_msg_clear(&resp);
     if (tx.u.claim.amount == 0)
       return fail(EXIT_REFUSED, "nothing to claim in fund '%s'", fund);
-  } else if ((rc = amount_arg(a.pos[0], &tx.u.claim.amount))) {
+  } else if ((rc = positive_amount_arg(a.pos[0], &tx.u.claim.amount))) {
     return rc;
   }
   return wallet_submit(w, &tx, "claim");
@@ -1125,7 +1135,7 @@ static int cmd_refund(struct wallet *w, int argc, char **argv)
     return fail(EXIT_USAGE, "TXID '%s' is not 64 hex digits", argv[1]);
   int rc;
   if (argc == 3) {
-    if ((rc = amount_arg(argv[2], &tx.u.refund.amount)))
+    if ((rc = positive_amount_arg(argv[2], &tx.u.refund.amount)))
       return rc;
     return wallet_submit(w, &tx, "refund");
   }
@@ -1400,10 +1410,9 @@ static int cmd_pay(struct wallet *w, int argc, char **argv)
     return usage_of("pay");
   uint8_t merchant[SP_PK_LEN];
   uint64_t amount;
-  if ((rc = wallet_account(w, a.pos[0], merchant)) || (rc = amount_arg(a.pos[1], &amount)))
+  if ((rc = wallet_account(w, a.pos[0], merchant)) ||
+      (rc = positive_amount_arg(a.pos[1], &amount)))
     return rc;
-  if (amount == 0)
-    return fail(EXIT_USAGE, "amount must be more than zero");
   const char *ref = a.set[1] ? a.values[1] : "";
   if (strlen(ref) > SP_MAX_REF || !sp_text_valid(ref, strlen(ref)))
     return fail(EXIT_USAGE, "--ref is too long or has control characters");

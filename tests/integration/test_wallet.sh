@@ -244,6 +244,10 @@ expect 2 "pass enroll --csv with a 600-character household" -- K muni pass enrol
 check "long line: names line 2, not cut into two rows" -- err_has "long.csv:2: line longer than"
 
 echo "== issue"
+expect 2 "issue 0.00: refused before signing" -- K muni issue sport-2027 0.00 --to anna --ref zero-1
+check "issue 0.00: 'must be more than zero'" -- err_has "must be more than zero"
+expect 2 "fund deposit 0: refused before signing" -- K muni fund deposit sport-2027 0 --ref NL-0
+check "deposit 0: 'must be more than zero'" -- err_has "must be more than zero"
 expect 0 "issue single 50.00 to anna" -- K muni issue sport-2027 50.00 --to anna --ref single-1
 expect 0 "issue single 75.00 school to anna" -- K muni issue school-2027 75.00 --to anna --ref single-2
 printf 'address,amount\n%s,100.00\n%s,150.00\n%s,150.00\n' "$ANNA" "$BOB" "$CAROL" >"$D/sport.csv"
