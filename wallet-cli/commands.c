@@ -1,5 +1,6 @@
 /* The command groups of stadjer and the dispatch table. */
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -347,6 +348,16 @@ static int cmd_fund(struct wallet *w, int argc, char **argv)
 
 /* Household reference: never on the chain in clear. It is hashed with a
  * secret salt the municipality keeps in its wallet home. */
+/* A household reference as it is hashed: plain text. Quotes and spaces
+ * around it (a spreadsheet's export) would make another household than
+ * the same reference typed on the command line, so they are refused. */
+static bool household_plain(const char *ref)
+{
+  size_t n = strlen(ref);
+  return n > 0 && !isspace((unsigned char)ref[0]) && !isspace((unsigned char)ref[n - 1]) &&
+         strchr(ref, '"') == NULL;
+}
+
 static int household_hash(struct wallet *w, const char *ref, uint8_t out[SP_HASH_LEN])
 {
   char path[1100];
@@ -748,6 +759,13 @@ static int enroll_csv(struct wallet *w, const char *file)
       rc = fail(EXIT_USAGE, "%s:%d: '%s': %s", file, lineno, line, sp_keys_strerror(e));
       break;
     }
+    if (!household_plain(comma + 1)) {
+      rc = fail(EXIT_USAGE,
+                "%s:%d: household '%s': no quotes, and no spaces at either end (it would "
+                "be another household than the same reference typed plainly)",
+                file, lineno, comma + 1);
+      break;
+    }
     if ((rc = household_hash(w, comma + 1, txs[n].u.pass_enroll.household)))
       break;
     lines[n] = lineno;
@@ -807,8 +825,12 @@ static int cmd_pass(struct wallet *w, int argc, char **argv)
   if (!strcmp(sub, "enroll")) {
     tx.kind = SP_TX_PASS_ENROLL;
     if ((rc = wallet_account(w, a.pos[0], tx.u.pass_enroll.pass)) ||
-        (rc = text_arg("--household", a.values[0], 256)) ||
-        (rc = household_hash(w, a.values[0], tx.u.pass_enroll.household)))
+        (rc = text_arg("--household", a.values[0], 256)))
+      return rc;
+    if (!household_plain(a.values[0]))
+      return fail(EXIT_USAGE, "--household '%s': no quotes, and no spaces at either end",
+                  a.values[0]);
+    if ((rc = household_hash(w, a.values[0], tx.u.pass_enroll.household)))
       return rc;
     return wallet_submit(w, &tx, "pass enroll");
   }

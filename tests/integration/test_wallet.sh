@@ -227,6 +227,13 @@ check "club kind merchant" -- jt 'd["kind"]=="merchant"'
 expect 1 "pass enroll --csv: the same file again" -- K muni --json pass enroll --csv "$D/passes2.csv"
 check "again: nothing enrolled twice, 3 already, 1 refused" -- \
   jt 'd["enrolled"]==0 and d["already_enrolled"]==3 and d["refused"]==1'
+printf 'address,household\n%s,"hh-0001"\n' "$ANNA" >"$D/quoted.csv"
+expect 2 "pass enroll --csv with a quoted household" -- K muni pass enroll --csv "$D/quoted.csv"
+check "quoted household: names line 2, nothing sent" -- err_has "quoted.csv:2: household"
+printf 'address,household\n%s,hh-0001 \n' "$ANNA" >"$D/spaced.csv"
+expect 2 "pass enroll --csv with a trailing space in the household" -- \
+  K muni pass enroll --csv "$D/spaced.csv"
+expect 2 "pass enroll --household with a leading space" -- K muni pass enroll dave --household " hh-1"
 printf 'address,household\n%s,hh-0001\n%s,hh-9999\n' "$ANNA" "$DAVE" >"$D/passes3.csv"
 expect 1 "pass enroll --csv: anna as before, dave for another household" -- \
   K muni --json pass enroll --csv "$D/passes3.csv"
