@@ -91,6 +91,11 @@ int wallet_key(struct wallet *w)
   snprintf(prompt, sizeof(prompt), "passphrase for key '%s': ", w->key_name);
   int rc = sp_passphrase_get(prompt, "STADJER_PASSPHRASE", w->pass_file, pass, sizeof(pass),
                              false);
+  if (rc && w->pass_file) { /* name the file that failed: not the key's */
+    sodium_memzero(pass, sizeof(pass));
+    free(file);
+    return fail(EXIT_LOCAL, "--passphrase-file '%s': %s", w->pass_file, sp_keys_strerror(rc));
+  }
   if (rc == 0)
     rc = sp_keyfile_open(file, n, pass, strlen(pass), w->pk, w->sk);
   sodium_memzero(pass, sizeof(pass));

@@ -406,6 +406,9 @@ if [ $rc -ne 0 ]; then pass "tampered receipt rejected (exit $rc)"; else failed 
 
 echo "== local key problems, node, usage"
 SUM0=$(sha256sum "$W/keys/anna2.key" | cut -d' ' -f1)
+expect 4 "--passphrase-file that does not exist" -- \
+  "$STADJER" --home "$W" --key anna2 --passphrase-file "$D/no-such-file" balance
+check "missing passphrase file: names that file, not the key's" -- err_has "--passphrase-file '$D/no-such-file'"
 expect 4 "wrong passphrase" -- env STADJER_PASSPHRASE=wrong "$STADJER" --home "$W" --key anna2 balance
 SUM1=$(sha256sum "$W/keys/anna2.key" | cut -d' ' -f1)
 check "key file unchanged after a wrong passphrase" -- test "$SUM0" = "$SUM1"
