@@ -1107,8 +1107,12 @@ static int cmd_claim(struct wallet *w, int argc, char **argv)
       if (sp_str_eq(resp.u.balance.rows[i].fund, sp_str_c(fund)))
         tx.u.claim.amount = resp.u.balance.rows[i].amount;
     sp_msg_clear(&resp);
-    if (tx.u.claim.amount == 0)
-      return fail(EXIT_REFUSED, "nothing to claim in fund '%s'", fund);
+    if (tx.u.claim.amount == 0) {
+      char why[SP_MAX_REASON + 1];
+      snprintf(why, sizeof(why), "nothing to claim in fund '%s'", fund);
+      print_refusal(w, SP_R_INSUFFICIENT_RECEIVABLE, why);
+      return EXIT_REFUSED;
+    }
   } else if ((rc = positive_amount_arg(a.pos[0], &tx.u.claim.amount))) {
     return rc;
   }
@@ -1178,15 +1182,20 @@ static int cmd_refund(struct wallet *w, int argc, char **argv)
   sp_msg_clear(&resp);
   if (paid == 0)
     return fail(EXIT_USAGE, "%s is not a payment", argv[1]);
-  if (!to_me) /* the ledger would refuse it: say so without sending */
-    return fail(EXIT_REFUSED, "refused: %s: payment %.8s was made to another merchant",
-                sp_reason_name(SP_R_NOT_YOUR_PAYMENT), argv[1]);
+  char why[SP_MAX_REASON + 1];
+  if (!to_me) { /* the ledger would refuse it: say so without sending */
+    snprintf(why, sizeof(why), "payment %.8s was made to another merchant", argv[1]);
+    print_refusal(w, SP_R_NOT_YOUR_PAYMENT, why);
+    return EXIT_REFUSED;
+  }
   uint64_t done;
   if ((rc = refunded_so_far(w, tx.u.refund.payment, height, index, &done)))
     return rc;
-  if (done >= paid)
-    return fail(EXIT_REFUSED, "refused: %s: payment %.8s is refunded in full already",
-                sp_reason_name(SP_R_REFUND_EXCEEDS_PAYMENT), argv[1]);
+  if (done >= paid) {
+    snprintf(why, sizeof(why), "payment %.8s is refunded in full already", argv[1]);
+    print_refusal(w, SP_R_REFUND_EXCEEDS_PAYMENT, why);
+    return EXIT_REFUSED;
+  }
   tx.u.refund.amount = paid - done;
   return wallet_submit(w, &tx, "refund");
 }
@@ -1572,7 +1581,8 @@ static int cmd_pay(struct wallet *w, int argc, char **argv)
       return EXIT_REFUSED;
     }
   }
-  return fail(EXIT_REFUSED, "no fund of this pass can pay this merchant");
+  print_refusal(w, SP_R_INSUFFICIENT_BALANCE, "no fund of this pass can pay this merchant");
+  return EXIT_REFUSED;
 }
 
 /* address HEX...: the address of hex public keys (e.g. node keys) */

@@ -335,6 +335,9 @@ check "the rest was refunded" -- jt 'd["ok"]'
 expect 0 "bob's balance after both refunds" -- K bob --json balance
 check "bob got 1.00 + 2.00 back: $BOB_SPORT + 300" -- \
   jt "{f['fund']:f['cents'] for f in d['funds']}.get('sport-2027')==$BOB_SPORT + 300"
+expect 1 "refund without an amount once nothing is left (--json)" -- K club --json refund "$PAY2_ID"
+check "nothing left, --json: the refusal on stdout too" -- \
+  jt 'd["ok"]==False and d["refused"]=="refund-exceeds-payment"'
 expect 1 "refund without an amount once nothing is left" -- K club refund "$PAY2_ID"
 check "nothing left: 'refund-exceeds-payment' ... 'in full'" -- \
   bash -c 'grep -q refund-exceeds-payment "$1" && grep -q "in full" "$1"' _ "$ERR"
