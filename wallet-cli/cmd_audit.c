@@ -52,8 +52,6 @@ static int replay(struct wallet *w, uint64_t upto, char *dir, size_t cap,
   }
   *ok = true;
   *blocks = *txs = 0;
-  struct sp_buf b;
-  sp_buf_init(&b, SP_MAX_BLOCK_BYTES);
   for (uint64_t from = 1; from <= upto;) {
     struct sp_msg req = {.type = SP_MSG_BLOCKS_Q}, resp;
     req.u.blocks_q.from = from;
@@ -72,12 +70,8 @@ static int replay(struct wallet *w, uint64_t upto, char *dir, size_t cap,
     }
     for (uint32_t i = 0; i < n && *ok && from + i <= upto; i++) {
       const struct sp_block_entry *e = &resp.u.blocks.v[i];
-      sp_buf_reset(&b);
-      if (e->block.raw) /* the bytes as served (the codec is canonical) */
-        sp_buf_append(&b, e->block.raw, e->block.raw_len);
-      else
-        sp_block_encode(&e->block, &b);
-      int arc = sp_ledger_apply(*out, b.data, b.len, &e->cert, bad);
+      /* the bytes as served: the decoder keeps a view of them */
+      int arc = sp_ledger_apply(*out, e->block.raw, e->block.raw_len, &e->cert, bad);
       if (arc == SP_LE_REFUSED) {
         *ok = false;
       } else if (arc) {
@@ -93,7 +87,6 @@ static int replay(struct wallet *w, uint64_t upto, char *dir, size_t cap,
       break;
     from += n;
   }
-  sp_buf_free(&b);
   return rc;
 }
 

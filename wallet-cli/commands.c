@@ -531,6 +531,29 @@ static int csv_repeats(const char *file, const struct sp_tx *txs, const int *lin
  * would be held up behind the one that never commits. */
 #define CHECK_TIMEOUT_MS 30000
 
+/* The next answer of a pipelined check (the caller clears it), or why
+ * there is none. */
+static int check_recv(struct wallet *w, struct sp_msg *resp)
+{
+  char err[256];
+  if (sp_client_recv(w->cli, resp, CHECK_TIMEOUT_MS, err, sizeof(err)) != 0)
+    return fail(EXIT_NODE, "%s", err);
+  return EXIT_OK;
+}
+
+/* EXIT_OK when the answer about the row at `line` is of type `want`; else
+ * what the node said instead. */
+static int check_answer(const struct sp_msg *resp, uint32_t want, int line)
+{
+  if (resp->type == want)
+    return EXIT_OK;
+  if (resp->type == SP_MSG_ERROR)
+    return fail(resp->u.error.code == 1 ? EXIT_REFUSED : EXIT_NODE,
+                "checking line %d: node: %.*s", line, (int)resp->u.error.message.len,
+                resp->u.error.message.p);
+  return fail(EXIT_NODE, "node answered with an unexpected message");
+}
+
 static int send_history_q(struct wallet *w, const uint8_t pk[SP_PK_LEN], uint64_t before,
                           uint32_t *id)
 {
@@ -563,7 +586,6 @@ static int enrolled_elsewhere(struct wallet *w, const struct sp_tx *txs, const i
     return fail(EXIT_LOCAL, "out of memory");
   size_t next = 0, in_flight = 0;
   int rc = EXIT_OK;
-  char err[256];
   for (;;) {
     while (rc == EXIT_OK && next < n && in_flight < PIPELINE_WINDOW) {
       if (kind[next] == SP_ACCT_PASS) {
@@ -578,24 +600,16 @@ static int enrolled_elsewhere(struct wallet *w, const struct sp_tx *txs, const i
     if (rc || in_flight == 0)
       break;
     struct sp_msg resp;
-    if (sp_client_recv(w->cli, &resp, CHECK_TIMEOUT_MS, err, sizeof(err)) != 0) {
-      rc = fail(EXIT_NODE, "%s", err);
+    if ((rc = check_recv(w, &resp)))
       break;
-    }
     size_t k = 0;
     while (k < in_flight && fl[k].id != resp.req_id)
       k++;
-    if (k < in_flight) {
+    if (k < in_flight && (rc = check_answer(&resp, SP_MSG_HISTORY_A, lines[fl[k].row])) == 0) {
       struct flight *f = &fl[k];
       size_t row = f->row;
       const struct sp_msg_history *h = &resp.u.history;
-      if (resp.type == SP_MSG_ERROR) {
-        rc = fail(resp.u.error.code == 1 ? EXIT_REFUSED : EXIT_NODE,
-                  "checking line %d: node: %.*s", lines[row], (int)resp.u.error.message.len,
-                  resp.u.error.message.p);
-      } else if (resp.type != SP_MSG_HISTORY_A) {
-        rc = fail(EXIT_NODE, "node answered with an unexpected message");
-      } else if (h->next) {
+      if (h->next) {
         rc = send_history_q(w, f->pk, h->next, &f->id); /* older rows: same slot */
       } else {
         const struct sp_tx *first = h->n_rows ? &h->rows[h->n_rows - 1].tx : NULL;
@@ -636,7 +650,6 @@ static int drop_keys_in_use(struct wallet *w, struct sp_tx *txs, int *lines, siz
     return fail(EXIT_LOCAL, "out of memory");
   }
   size_t sent = 0, done = 0;
-  char err[256];
   while (done < n && rc == 0) {
     while (sent < n && sent - done < PIPELINE_WINDOW) {
       struct sp_msg req = {.type = SP_MSG_BALANCE_Q};
@@ -650,26 +663,15 @@ static int drop_keys_in_use(struct wallet *w, struct sp_tx *txs, int *lines, siz
     if (rc)
       break;
     struct sp_msg resp;
-    if (sp_client_recv(w->cli, &resp, CHECK_TIMEOUT_MS, err, sizeof(err)) != 0) {
-      rc = fail(EXIT_NODE, "%s", err);
+    if ((rc = check_recv(w, &resp)))
       break;
-    }
     size_t k = 0;
     while (k < sent && ids[k] != resp.req_id)
       k++;
-    if (k < sent && !answered[k]) {
-      if (resp.type == SP_MSG_BALANCE_A) {
-        kind[k] = resp.u.balance.kind;
-        answered[k] = true;
-        done++;
-      } else {
-        if (resp.type == SP_MSG_ERROR)
-          rc = fail(resp.u.error.code == 1 ? EXIT_REFUSED : EXIT_NODE,
-                    "checking line %d: node: %.*s", lines[k], (int)resp.u.error.message.len,
-                    resp.u.error.message.p);
-        else
-          rc = fail(EXIT_NODE, "node answered with an unexpected message");
-      }
+    if (k < sent && !answered[k] && (rc = check_answer(&resp, SP_MSG_BALANCE_A, lines[k])) == 0) {
+      kind[k] = resp.u.balance.kind;
+      answered[k] = true;
+      done++;
     }
     sp_msg_clear(&resp);
   }

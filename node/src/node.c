@@ -490,25 +490,23 @@ static void answer_committed(struct node *n, const uint8_t txid[SP_HASH_LEN], ui
   } while ((h = hmap_find(&n->waiters, txid)) != NULL);
 }
 
-/* After a block, on an observer: the senders of the block's transactions
- * whose next pending one (admitted on its sequence number alone, behind
- * the one just committed) is now first are checked against the new tip. A
- * validator's proposals refuse such transactions when they take them; an
- * observer never proposes, so without this a refused one stayed pending,
- * its wallet unanswered, and the sender's later submissions were refused
- * as out of sequence. The sender's pending transactions after a refused
- * one can never commit: they are refused with it. */
-static void recheck_heads(struct node *n, const struct sp_block *b)
+/* After a block, on an observer: every sender's first pending transaction
+ * is checked against the new tip. A validator's proposals refuse what the
+ * rules no longer take; an observer never proposes, so without this a
+ * transaction refused since (one admitted on its sequence number alone
+ * behind the one just committed, or one a block has made invalid) stayed
+ * pending for good, its wallet unanswered, and the sender's later
+ * submissions were refused as out of sequence. The sender's pending
+ * transactions after a refused one can never commit: they are refused
+ * with it. */
+static void recheck_heads(struct node *n)
 {
-  size_t cap = b->n_txs, m = 0;
+  size_t cap = n->mp.n, m = 0;
   struct sp_tx_check *chk = cap ? calloc(cap, sizeof(*chk)) : NULL;
   struct mp_entry **of = cap ? calloc(cap, sizeof(*of)) : NULL;
-  for (uint32_t i = 0; chk && of && i < b->n_txs; i++) {
-    struct mp_entry *e = mp_sender_first(&n->mp, b->txs[i].signer);
-    bool seen = false;
-    for (size_t k = 0; e && !seen && k < m; k++)
-      seen = of[k] == e;
-    if (e && !seen) {
+  for (size_t i = 0; chk && of && i < n->mp.len; i++) {
+    struct mp_entry *e = n->mp.v[i];
+    if (e && e->s_prev == NULL) { /* the first of its sender */
       chk[m] = (struct sp_tx_check){.tx = &e->tx, .txid = e->txid};
       of[m++] = e;
     }
@@ -521,8 +519,7 @@ static void recheck_heads(struct node *n, const struct sp_block *b)
       uint64_t seq = e->tx.seq;
       uint8_t pk[SP_PK_LEN];
       memcpy(pk, e->tx.signer, SP_PK_LEN);
-      LOG_I(b->header.height, pk, "pending seq %llu refused now: %s", (unsigned long long)seq,
-            chk[k].why.msg);
+      LOG_I(0, pk, "pending seq %llu refused now: %s", (unsigned long long)seq, chk[k].why.msg);
       refuse_pending(n, e, &chk[k].why);
       struct sp_refusal after = {.reason = SP_R_WRONG_SEQUENCE};
       snprintf(after.msg, sizeof(after.msg),
@@ -540,7 +537,8 @@ static void recheck_heads(struct node *n, const struct sp_block *b)
  * every pending one of the same senders whose sequence number it used up
  * (a conflicting one, refused now: it can never commit), and whoever
  * waits for them is answered, the receipt path read off one Merkle tree
- * of the block. O(transactions in the block). A transaction of the block
+ * of the block. O(transactions in the block), and on an observer also
+ * O(pending senders) for recheck_heads. A transaction of the block
  * that is the one pending in the mempool (the same bytes) lends its id and
  * Merkle leaf, computed at admission; only others are hashed here. */
 static void after_block(struct node *n, const uint8_t *raw, size_t len)
@@ -599,7 +597,7 @@ static void after_block(struct node *n, const uint8_t *raw, size_t len)
       answer_committed(n, id, b.header.height, i, &tree, r);
   }
   if (n->self < 0)
-    recheck_heads(n, &b);
+    recheck_heads(n);
   mp_compact(&n->mp);
   if (have_tree)
     sp_merkle_tree_free(&tree);
@@ -748,16 +746,10 @@ static void on_cons_message(struct node *n, const struct sp_msg *m)
     sp_cons_on_vote(n->cons, &m->u.vote, &acts);
   } else {
     /* the block travels decoded in the message; the core wants its bytes,
-     * which the decoder kept a view of (canonical: the same as encoding
+     * of which the decoder keeps a view (canonical: the same as encoding
      * the fields again) */
     const struct sp_block *blk = &m->u.proposal.block;
-    struct sp_buf b;
-    sp_buf_init(&b, SP_MAX_BLOCK_BYTES);
-    if (blk->raw)
-      sp_cons_on_proposal(n->cons, &m->u.proposal.proposal, blk->raw, blk->raw_len, &acts);
-    else if (sp_block_encode(blk, &b) == SP_OK)
-      sp_cons_on_proposal(n->cons, &m->u.proposal.proposal, b.data, b.len, &acts);
-    sp_buf_free(&b);
+    sp_cons_on_proposal(n->cons, &m->u.proposal.proposal, blk->raw, blk->raw_len, &acts);
   }
   run_actions(n, &acts);
   sp_cons_actions_free(&acts);
@@ -785,7 +777,7 @@ static void request_blocks(struct node *n, struct peer_info *pi, uint64_t from)
 
 struct ahead {
   struct sp_ledger *l;
-  struct sp_buf *blk;
+  const struct sp_block_entry *v; /* decoded: each block's raw view is its bytes */
   size_t n;
 };
 
@@ -793,57 +785,42 @@ static void *verify_ahead(void *arg)
 {
   struct ahead *a = arg;
   for (size_t k = 0; k < a->n; k++)
-    sp_ledger_preverify(a->l, a->blk[k].data, a->blk[k].len);
+    sp_ledger_preverify(a->l, a->v[k].block.raw, a->v[k].block.raw_len);
   return NULL;
 }
 
-/* Copy up to SYNC_GROUP blocks of the answer from index i into bufs,
- * the first at height `first` and each the next height; how many (fewer at
- * the end of the answer, at a block that does not fit, or at a gap or
- * repeat in the heights: the rest waits for the next request). */
-static size_t copy_group(const struct sp_msg *m, uint32_t i, uint64_t first,
-                         struct sp_buf *bufs)
+/* How many blocks of the answer from index i (up to SYNC_GROUP) follow one
+ * another from height `first`: they are applied together, as the bytes
+ * they arrived in (the decoder keeps a view of each). A gap or a repeat in
+ * the heights ends the group; the rest waits for the next request. */
+static size_t group_len(const struct sp_msg *m, uint32_t i, uint64_t first)
 {
   size_t k = 0;
-  for (; k < SYNC_GROUP && i + k < m->u.blocks.n; k++) {
-    const struct sp_block *b = &m->u.blocks.v[i + k].block;
-    sp_buf_reset(&bufs[k]);
-    if (b->header.height != first + k)
-      break;
-    if (b->raw) /* the bytes it was decoded from: no encoding again */
-      sp_buf_append(&bufs[k], b->raw, b->raw_len);
-    else if (sp_block_encode(b, &bufs[k]) != SP_OK)
-      break;
-    if (bufs[k].err)
-      break;
-  }
+  while (k < SYNC_GROUP && i + k < m->u.blocks.n &&
+         m->u.blocks.v[i + k].block.header.height == first + k && m->u.blocks.v[i + k].block.raw)
+    k++;
   return k;
 }
 
 static void on_blocks_a(struct node *n, struct peer_info *pi, const struct sp_msg *m)
 {
   uint64_t before = tip_height(n);
-  struct sp_buf buf[2][SYNC_GROUP];
-  struct sp_buf *cur = buf[0], *next = buf[1];
-  for (size_t k = 0; k < SYNC_GROUP; k++) {
-    sp_buf_init(&buf[0][k], SP_MAX_BLOCK_BYTES);
-    sp_buf_init(&buf[1][k], SP_MAX_BLOCK_BYTES);
-  }
+  const struct sp_block_entry *v = m->u.blocks.v;
   uint32_t i = 0;
-  while (i < m->u.blocks.n && m->u.blocks.v[i].block.header.height <= tip_height(n))
+  while (i < m->u.blocks.n && v[i].block.header.height <= tip_height(n))
     i++;
-  /* cur[k] is the block at height `first` + k, the first one above the tip */
+  /* block i is at height `first`, the first one above the tip */
   uint64_t first = tip_height(n) + 1;
-  size_t n_cur = copy_group(m, i, first, cur);
+  size_t n_cur = group_len(m, i, first);
   while (n_cur) {
     size_t n_next =
-        n_cur == SYNC_GROUP ? copy_group(m, i + (uint32_t)n_cur, first + n_cur, next) : 0;
-    struct ahead a = {n->l, next, n_next};
+        n_cur == SYNC_GROUP ? group_len(m, i + (uint32_t)n_cur, first + n_cur) : 0;
+    struct ahead a = {n->l, &v[i + n_cur], n_next};
     pthread_t th;
     bool ahead = n_next && pthread_create(&th, NULL, verify_ahead, &a) == 0;
     struct sp_block_in in[SYNC_GROUP];
     for (size_t k = 0; k < n_cur; k++)
-      in[k] = (struct sp_block_in){cur[k].data, cur[k].len, &m->u.blocks.v[i + k].cert};
+      in[k] = (struct sp_block_in){v[i + k].block.raw, v[i + k].block.raw_len, &v[i + k].cert};
     struct sp_refusal why;
     int rc = sp_ledger_apply_batch(n->l, in, n_cur, &why);
     if (ahead)
@@ -852,7 +829,7 @@ static void on_blocks_a(struct node *n, struct peer_info *pi, const struct sp_ms
      * right above the tip and its heights follow one another) */
     uint64_t h1 = tip_height(n);
     for (size_t k = 0; k < n_cur && first + k <= h1; k++)
-      after_block(n, cur[k].data, cur[k].len);
+      after_block(n, in[k].raw, in[k].len);
     if (rc) {
       LOG_W(rc == SP_LE_REFUSED ? why.height : h1 + 1, sp_peer_pk(pi->p),
             "synced block refused: %s", rc == SP_LE_REFUSED ? why.msg : sp_ledger_strerror(rc));
@@ -860,14 +837,7 @@ static void on_blocks_a(struct node *n, struct peer_info *pi, const struct sp_ms
     }
     i += (uint32_t)n_cur;
     first += n_cur;
-    struct sp_buf *t = cur;
-    cur = next;
-    next = t;
     n_cur = n_next;
-  }
-  for (size_t k = 0; k < SYNC_GROUP; k++) {
-    sp_buf_free(&buf[0][k]);
-    sp_buf_free(&buf[1][k]);
   }
   n->sync_asked = 0;
   uint64_t after = tip_height(n);
