@@ -124,7 +124,7 @@ static int next_message(struct sp_client *c, int64_t deadline, const uint8_t **m
   int result = 0;
   int was_established = sp_secure_established(c->s);
   for (;;) {
-    while (c->in_off < c->in_len) {
+    while (c->in_off < c->in_len || sp_secure_has_message(c->s)) {
       size_t used = 0;
       sp_buf_reset(&out);
       int rc = sp_secure_feed(c->s, c->inbuf + c->in_off, c->in_len - c->in_off, &used, &out,
@@ -178,7 +178,8 @@ int sp_client_connect(struct sp_client **out, const char *host, int port,
 {
   struct sp_client *c = calloc(1, sizeof(*c));
   if (c)
-    sp_buf_init(&c->outq, OUTQ_FLUSH + SP_FRAME_HEADER + SP_MAX_FRAME + SP_SECURE_ABYTES);
+    sp_buf_init(&c->outq, OUTQ_FLUSH + SP_FRAME_HEADER + SP_SECURE_ITEM_HEADER + SP_MAX_FRAME +
+                              SP_SECURE_ABYTES);
   if (c == NULL) {
     snprintf(err, errcap, "out of memory");
     return -1;
@@ -232,6 +233,8 @@ void sp_client_close(struct sp_client *c)
 
 int sp_client_flush(struct sp_client *c)
 {
+  if (sp_secure_flush(c->s, &c->outq) != 0)
+    return -1;
   if (c->outq.len == 0)
     return 0;
   int rc = send_all(c->fd, c->outq.data, c->outq.len);
@@ -241,18 +244,17 @@ int sp_client_flush(struct sp_client *c)
 
 int sp_client_queue_raw(struct sp_client *c, const uint8_t *p, size_t n)
 {
-  if (sp_secure_seal(c->s, p, n, &c->outq) != 0)
+  if (sp_secure_queue(c->s, p, n, &c->outq) != 0)
     return -1;
-  return c->outq.len >= OUTQ_FLUSH ? sp_client_flush(c) : 0;
+  return c->outq.len + sp_secure_queued(c->s) >= OUTQ_FLUSH ? sp_client_flush(c) : 0;
 }
 
 int sp_client_send_raw(struct sp_client *c, const uint8_t *p, size_t n)
 {
-  struct sp_buf b;
-  sp_buf_init(&b, n + 64);
-  int rc = sp_secure_seal(c->s, p, n, &b) == 0 ? send_all(c->fd, b.data, b.len) : -1;
-  sp_buf_free(&b);
-  return rc;
+  /* after whatever is queued: the records must leave in the order sealed */
+  if (sp_secure_queue(c->s, p, n, &c->outq) != 0)
+    return -1;
+  return sp_client_flush(c);
 }
 
 int sp_client_send(struct sp_client *c, struct sp_msg *req, uint32_t *req_id)

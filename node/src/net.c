@@ -486,6 +486,15 @@ static void flush_all(struct sp_net *n)
     struct sp_peer *p = n->dirty;
     n->dirty = p->dirty_next;
     p->is_dirty = 0;
+    if (!p->closing) {
+      size_t before = p->out.len + sp_secure_queued(p->sec);
+      int rc = sp_secure_flush(p->sec, &p->out);
+      p->queued += p->out.len + sp_secure_queued(p->sec) - before;
+      if (rc) {
+        conn_close(p, sp_strerror(rc));
+        continue;
+      }
+    }
     if (p->closing || p->out.len == 0) {
       p->queued -= p->out.len;
       sp_buf_reset(&p->out);
@@ -528,14 +537,15 @@ int sp_peer_send(struct sp_peer *p, const uint8_t *msg, size_t n)
     return SP_E_FRAME_EMPTY;
   if (n > p->net->max_msg)
     return SP_E_FRAME_TOO_BIG;
-  size_t rec = SP_FRAME_HEADER + n + SP_SECURE_ABYTES;
+  size_t rec = SP_FRAME_HEADER + SP_SECURE_ITEM_HEADER + n + SP_SECURE_ABYTES;
   if (rec > p->net->max_out_queue || p->queued > p->net->max_out_queue - rec)
     return SP_E_BUFFER;
-  size_t before = p->out.len;
-  int rc = sp_secure_seal(p->sec, msg, n, &p->out);
+  /* queued now, sealed with the others of this loop iteration (flush_all) */
+  size_t before = p->out.len + sp_secure_queued(p->sec);
+  int rc = sp_secure_queue(p->sec, msg, n, &p->out);
   if (rc)
     return rc;
-  p->queued += p->out.len - before;
+  p->queued += p->out.len + sp_secure_queued(p->sec) - before;
   if (!p->is_dirty) {
     struct sp_net *net = p->net;
     p->is_dirty = 1;
@@ -582,7 +592,8 @@ static size_t conn_feed(struct sp_peer *p, const uint8_t *data, size_t len)
 {
   struct sp_net *n = p->net;
   size_t off = 0;
-  while (off < len && !p->closing && !p->paused && !n->closing) {
+  while ((off < len || sp_secure_has_message(p->sec)) && !p->closing && !p->paused &&
+         !n->closing) {
     size_t used = 0, mlen = 0;
     const uint8_t *msg = NULL;
     int rc = sp_secure_feed(p->sec, data + off, len - off, &used, &p->hs_out, &msg, &mlen);
@@ -675,6 +686,11 @@ static void on_resume(uv_timer_t *t)
     free(p->pend);
     p->pend = NULL;
     p->pend_off = p->pend_len = 0;
+  } else if (sp_secure_has_message(p->sec)) {
+    static const uint8_t none;
+    conn_feed(p, &none, 0); /* the rest of the record it was paused in */
+    if (p->closing || p->paused || p->net->closing)
+      return;
   }
   conn_read_start(p);
 }

@@ -53,6 +53,10 @@ struct sp_secure {
   struct sp_frame_reader fr; /* its max follows the step: see set_step */
   uint8_t *pt;               /* plaintext of the last record */
   size_t pt_cap;
+  size_t pt_len, pt_off; /* its messages not yet handed out: pt[pt_off..pt_len) */
+
+  uint8_t *bt; /* the batch being filled: length-prefixed messages for one record */
+  size_t bt_len, bt_cap;
 
   int authed; /* the peer's AUTH verified (stays set after a later failure) */
   uint8_t peer_pk[SP_PK_LEN];
@@ -69,6 +73,9 @@ static void wipe_secrets(struct sp_secure *s)
   sodium_memzero(&s->rx_st, sizeof(s->rx_st));
   if (s->pt)
     sodium_memzero(s->pt, s->pt_cap);
+  if (s->bt)
+    sodium_memzero(s->bt, s->bt_cap);
+  s->pt_len = s->pt_off = s->bt_len = 0;
 }
 
 /* A protocol failure: the connection is over. Keep nothing worth stealing. */
@@ -78,6 +85,9 @@ static int fail(struct sp_secure *s, int err)
   free(s->pt);
   s->pt = NULL;
   s->pt_cap = 0;
+  free(s->bt);
+  s->bt = NULL;
+  s->bt_cap = 0;
   sp_frame_reader_free(&s->fr);
   s->st = ST_FAILED;
   s->err = err;
@@ -93,7 +103,7 @@ static void set_step(struct sp_secure *s, enum step st)
   case ST_HELLO: s->fr.max = SP_SECURE_HELLO_LEN; break;
   case ST_HEADER: s->fr.max = SP_SECURE_HEADER_LEN; break;
   case ST_AUTH: s->fr.max = SP_SECURE_AUTH_MAX + SS_ABYTES; break;
-  case ST_OPEN: s->fr.max = s->max_msg + SS_ABYTES; break;
+  case ST_OPEN: s->fr.max = SP_SECURE_ITEM_HEADER + s->max_msg + SS_ABYTES; break;
   default: break;
   }
 }
@@ -165,6 +175,7 @@ void sp_secure_free(struct sp_secure *s)
     return;
   wipe_secrets(s);
   free(s->pt);
+  free(s->bt);
   sp_frame_reader_free(&s->fr);
   sodium_memzero(s, sizeof(*s));
   free(s);
@@ -259,7 +270,8 @@ static int send_auth(struct sp_secure *s, struct sp_buf *out)
   return rc;
 }
 
-int sp_secure_seal(struct sp_secure *s, const uint8_t *m, size_t n, struct sp_buf *out)
+/* Checks shared by sp_secure_queue and sp_secure_seal. */
+static int check_app_msg(const struct sp_secure *s, const uint8_t *m, size_t n)
 {
   if (s->st == ST_FAILED)
     return s->err;
@@ -272,7 +284,78 @@ int sp_secure_seal(struct sp_secure *s, const uint8_t *m, size_t n, struct sp_bu
   uint64_t type = peek_type(m, n);
   if (type == SP_MSG_HELLO || type == SP_MSG_AUTH)
     return SP_E_INVAL; /* the peer would close on it */
-  return put_record(s, m, n, out);
+  return SP_OK;
+}
+
+int sp_secure_flush(struct sp_secure *s, struct sp_buf *out)
+{
+  if (s->st == ST_FAILED)
+    return s->err;
+  if (s->bt_len == 0)
+    return SP_OK;
+  int rc = put_record(s, s->bt, s->bt_len, out);
+  if (rc == SP_OK) {
+    sodium_memzero(s->bt, s->bt_len);
+    s->bt_len = 0;
+    if (s->bt_cap > SP_SECURE_BATCH_KEEP) { /* after a block: give the memory back */
+      free(s->bt);
+      s->bt = NULL;
+      s->bt_cap = 0;
+    }
+  }
+  return rc;
+}
+
+int sp_secure_queue(struct sp_secure *s, const uint8_t *m, size_t n, struct sp_buf *out)
+{
+  int rc = check_app_msg(s, m, n);
+  if (rc)
+    return rc;
+  size_t item = SP_SECURE_ITEM_HEADER + n;
+  /* a record holds at most one message of the largest size */
+  if (s->bt_len > 0 && s->bt_len + item > SP_SECURE_ITEM_HEADER + s->max_msg &&
+      (rc = sp_secure_flush(s, out)))
+    return rc;
+  if (s->bt_len + item > s->bt_cap) {
+    size_t cap = s->bt_cap ? s->bt_cap : 4096;
+    while (cap < s->bt_len + item)
+      cap *= 2;
+    uint8_t *bt = malloc(cap);
+    if (bt == NULL)
+      return SP_E_NOMEM;
+    if (s->bt) {
+      memcpy(bt, s->bt, s->bt_len);
+      sodium_memzero(s->bt, s->bt_cap);
+      free(s->bt);
+    }
+    s->bt = bt;
+    s->bt_cap = cap;
+  }
+  uint8_t *d = s->bt + s->bt_len;
+  d[0] = (uint8_t)(n >> 24);
+  d[1] = (uint8_t)(n >> 16);
+  d[2] = (uint8_t)(n >> 8);
+  d[3] = (uint8_t)n;
+  memcpy(d + SP_SECURE_ITEM_HEADER, m, n);
+  s->bt_len += item;
+  return SP_OK;
+}
+
+size_t sp_secure_queued(const struct sp_secure *s)
+{
+  return s->bt_len;
+}
+
+int sp_secure_seal(struct sp_secure *s, const uint8_t *m, size_t n, struct sp_buf *out)
+{
+  int rc = check_app_msg(s, m, n);
+  if (rc || (rc = sp_secure_flush(s, out))) /* what was queued goes first */
+    return rc;
+  if ((rc = sp_secure_queue(s, m, n, out)) == SP_OK && (rc = sp_secure_flush(s, out)) != SP_OK) {
+    sodium_memzero(s->bt, s->bt_len); /* nothing of m was sealed: it is not sent */
+    s->bt_len = 0;
+  }
+  return rc;
 }
 
 /* ----------------------------------------------------------- receiving */
@@ -398,6 +481,46 @@ static int on_auth(struct sp_secure *s, const uint8_t *f, size_t len)
   return rc;
 }
 
+static size_t item_len(const uint8_t *p)
+{
+  return (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+}
+
+/* The plaintext of an application record, pt[0..n), is one or more items
+ * `length (4 bytes, big-endian) || message`, filling it exactly; each
+ * message is 1 ..= max_msg bytes and not a HELLO or AUTH. All of it is
+ * checked before the first message is handed out. */
+static int check_batch(const struct sp_secure *s, size_t n)
+{
+  size_t off = 0;
+  while (off < n) {
+    if (n - off < SP_SECURE_ITEM_HEADER)
+      return SP_E_TRUNCATED;
+    size_t len = item_len(s->pt + off);
+    off += SP_SECURE_ITEM_HEADER;
+    if (len == 0)
+      return SP_E_FRAME_EMPTY;
+    if (len > s->max_msg)
+      return SP_E_FRAME_TOO_BIG;
+    if (len > n - off)
+      return SP_E_TRUNCATED;
+    uint64_t type = peek_type(s->pt + off, len);
+    if (type == SP_MSG_HELLO || type == SP_MSG_AUTH)
+      return SP_E_STATE; /* the handshake is over */
+    off += len;
+  }
+  return SP_OK;
+}
+
+/* Hand out the next message of a checked record. */
+static void next_item(struct sp_secure *s, const uint8_t **msg, size_t *msg_len)
+{
+  size_t len = item_len(s->pt + s->pt_off);
+  *msg = s->pt + s->pt_off + SP_SECURE_ITEM_HEADER;
+  *msg_len = len;
+  s->pt_off += SP_SECURE_ITEM_HEADER + len;
+}
+
 /* 1 with an application message, 0 when the frame was handshake, or < 0. */
 static int on_frame(struct sp_secure *s, const uint8_t *f, size_t len, struct sp_buf *out,
                     const uint8_t **msg, size_t *msg_len)
@@ -409,13 +532,13 @@ static int on_frame(struct sp_secure *s, const uint8_t *f, size_t len, struct sp
   case ST_OPEN: {
     size_t n;
     int rc = open_record(s, f, len, &n);
+    if (rc == SP_OK)
+      rc = check_batch(s, n);
     if (rc)
       return rc;
-    uint64_t type = peek_type(s->pt, n);
-    if (type == SP_MSG_HELLO || type == SP_MSG_AUTH)
-      return SP_E_STATE; /* the handshake is over */
-    *msg = s->pt;
-    *msg_len = n;
+    s->pt_len = n;
+    s->pt_off = 0;
+    next_item(s, msg, msg_len);
     return 1;
   }
   default: return SP_E_STATE;
@@ -430,6 +553,10 @@ int sp_secure_feed(struct sp_secure *s, const uint8_t *p, size_t n, size_t *used
     return s->err;
   if (s->st == ST_NEW)
     return SP_E_STATE;
+  if (s->pt_off < s->pt_len) { /* the rest of the last record first */
+    next_item(s, msg, msg_len);
+    return 1;
+  }
   size_t off = 0;
   while (off < n) {
     size_t u = 0, len = 0;
@@ -451,6 +578,11 @@ int sp_secure_feed(struct sp_secure *s, const uint8_t *p, size_t n, size_t *used
 }
 
 /* ------------------------------------------------------------- queries */
+
+int sp_secure_has_message(const struct sp_secure *s)
+{
+  return s->st == ST_OPEN && s->pt_off < s->pt_len;
+}
 
 int sp_secure_established(const struct sp_secure *s)
 {

@@ -14,11 +14,13 @@
  *    is a script of what the peer sends the target (bit 1: the target is the
  *    initiator). Each op byte: low 2 bits the kind, high 6 bits `arg`:
  *      0 seal   the peer seals the next L input bytes (L = next byte, plus
- *               256 * the byte after it if arg is odd)
+ *               256 * the byte after it if arg is odd); with arg bit 1 it
+ *               queues them instead, for a record of several messages
  *      1 raw    the next L input bytes go on the wire as they are
  *      2 flip   flip bit (arg & 7) of the pending byte at offset
  *               (next 2 bytes) % pending
- *      3 flush  deliver the pending bytes, in pieces of arg + 1 (63: whole)
+ *      3 flush  the peer seals what it queued; deliver the pending bytes,
+ *               in pieces of arg + 1 (63: whole)
  *    and everything pending is delivered at the end. Whatever is tampered
  *    with, every message delivered is the next message the peer sealed
  *    (nobody can forge a record); untouched, all of them arrive and nothing
@@ -163,16 +165,18 @@ static void handshake(struct sp_secure *a, struct sp_secure *b)
 
 static void deliver(struct script *sc, size_t piece)
 {
+  FUZZ_CHECK(sp_secure_flush(sc->peer, &sc->wire) == SP_OK);
   size_t off = 0, n = sc->wire.len;
   if (piece == 0)
     piece = n;
-  while (off < n && sc->rc == 0) {
+  static const uint8_t none;
+  while ((off < n || sp_secure_has_message(sc->target)) && sc->rc == 0) {
     size_t end = n - off < piece ? n : off + piece;
-    while (off < end) {
+    while (off < end || sp_secure_has_message(sc->target)) {
       size_t used = 0, len = 0;
       const uint8_t *m = NULL;
-      int rc = sp_secure_feed(sc->target, sc->wire.data + off, end - off, &used, &sc->sink, &m,
-                              &len);
+      const uint8_t *in = off < n ? sc->wire.data + off : &none;
+      int rc = sp_secure_feed(sc->target, in, end - off, &used, &sc->sink, &m, &len);
       FUZZ_CHECK(used <= end - off);
       off += used;
       if (rc < 0) {
@@ -231,7 +235,8 @@ static void run_script(uint8_t ctl, const uint8_t *p, size_t n)
         sp_buf_append(&sc.wire, p + off, len);
         tainted |= len > 0;
       } else {
-        int rc = sp_secure_seal(sc.peer, p + off, len, &sc.wire);
+        int rc = (arg & 2) ? sp_secure_queue(sc.peer, p + off, len, &sc.wire)
+                           : sp_secure_seal(sc.peer, p + off, len, &sc.wire);
         FUZZ_CHECK(rc == SP_OK || rc == SP_E_FRAME_EMPTY || rc == SP_E_FRAME_TOO_BIG ||
                    rc == SP_E_INVAL);
         FUZZ_CHECK((rc == SP_E_FRAME_EMPTY) == (len == 0));

@@ -162,7 +162,7 @@ static size_t feed_all(struct sp_secure *s, const uint8_t *p, size_t n, struct s
     assert_int_equal(r, 1);
     assert_non_null(m);
     got_add(g, m, len);
-    if (off == n)
+    if (off == n && !sp_secure_has_message(s))
       return off;
   }
 }
@@ -402,7 +402,8 @@ static void test_round_trip_random(void **state)
     round_trip(MODE_RANDOM, seed * UINT64_C(0x9e3779b97f4a7c15));
 }
 
-/* Every record is MESSAGE-tagged ciphertext of exactly len + 17 bytes. */
+/* A sealed message is a MESSAGE-tagged record of exactly 4 + len + 17
+ * bytes: its length, the message, the tag. */
 static void test_record_layout(void **state)
 {
   (void)state;
@@ -411,10 +412,10 @@ static void test_record_layout(void **state)
   size_t before = pr.wire[0].len;
   uint8_t *m = payload(300, 9);
   seal(&pr, 0, m, 300);
-  assert_int_equal(pr.wire[0].len - before, 4 + 300 + SP_SECURE_ABYTES);
+  assert_int_equal(pr.wire[0].len - before, 4 + 4 + 300 + SP_SECURE_ABYTES);
   const uint8_t *h = pr.wire[0].data + before;
   assert_int_equal((size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3],
-                   300 + SP_SECURE_ABYTES);
+                   4 + 300 + SP_SECURE_ABYTES);
   assert_memory_not_equal(h + 4 + 1, m, 300); /* not in clear */
   pump(&pr);
   assert_int_equal(pr.got[1].n, 1);
@@ -579,8 +580,8 @@ static void test_record_too_big(void **state)
   assert_int_equal(pr.got[1].n, 1);
   assert_int_equal(pr.got[1].len[0], 1000);
 
-  /* A frame announcing max + 17 + 1 bytes is refused from its header. */
-  static const uint8_t big[] = {0, 0, (1000 + 18) >> 8, (1000 + 18) & 0xff};
+  /* A frame announcing max + 4 + 17 + 1 bytes is refused from its header. */
+  static const uint8_t big[] = {0, 0, (1000 + 22) >> 8, (1000 + 22) & 0xff};
   sp_buf_append(&pr.wire[0], big, sizeof(big));
   pump(&pr);
   CHECK_RC("too big", pr.rc[1], SP_E_FRAME_TOO_BIG);
@@ -629,7 +630,7 @@ static void test_truncated(void **state)
       break;
     assert_true(cut < 4096);
   }
-  assert_int_equal(full, auth_end + 4 + sizeof(m) + SP_SECURE_ABYTES);
+  assert_int_equal(full, auth_end + 4 + 4 + sizeof(m) + SP_SECURE_ABYTES);
 }
 
 /* A MITM replays the client's whole recorded stream of session 1 (HELLO,
@@ -680,7 +681,8 @@ struct manual {
   struct sp_frame_reader fr;
   struct sp_buf out; /* what we send to the endpoint */
   size_t given;      /* bytes of out given to the endpoint */
-  struct got got;    /* plaintexts of the endpoint's records (AUTH first) */
+  struct got got;    /* the endpoint's AUTH, then each message it sent */
+  size_t records;    /* application records read from the endpoint */
 };
 
 static void man_init(struct manual *m, int initiator, uint8_t which)
@@ -690,7 +692,7 @@ static void man_init(struct manual *m, int initiator, uint8_t which)
   memcpy(m->chain, CHAIN, SP_HASH_LEN);
   key(which, m->pk, m->sk);
   assert_int_equal(crypto_kx_keypair(m->eph_pk, m->eph_sk), 0);
-  sp_frame_reader_init(&m->fr, SP_MAX_FRAME + SP_SECURE_ABYTES);
+  sp_frame_reader_init(&m->fr, SP_MAX_FRAME + SP_SECURE_ITEM_HEADER + SP_SECURE_ABYTES);
   sp_buf_init(&m->out, WIRE_MAX);
 }
 
@@ -704,7 +706,9 @@ static void man_free(struct manual *m)
 
 static void man_frame(struct manual *m, const void *p, size_t n)
 {
-  CHECK_RC("frame", sp_frame_write(&m->out, p, n, SP_MAX_FRAME + SP_SECURE_ABYTES), SP_OK);
+  CHECK_RC("frame",
+           sp_frame_write(&m->out, p, n, SP_MAX_FRAME + SP_SECURE_ITEM_HEADER + SP_SECURE_ABYTES),
+           SP_OK);
 }
 
 static void man_hello_with(struct manual *m, const uint8_t *chain, const uint8_t *eph)
@@ -742,6 +746,30 @@ static void man_record(struct manual *m, const void *p, size_t n, unsigned char 
                                                               tag), 0);
   man_frame(m, c, n + SP_SECURE_ABYTES);
   free(c);
+}
+
+/* An application record: the messages ps[i][0..ns[i]) each behind its
+ * 4-byte length (section 9.4), sealed with `tag`. */
+static void man_items(struct manual *m, const uint8_t *const *ps, const size_t *ns, size_t k,
+                      unsigned char tag)
+{
+  struct sp_buf b;
+  sp_buf_init(&b, SP_MAX_FRAME);
+  for (size_t i = 0; i < k; i++) {
+    uint8_t h[4] = {(uint8_t)(ns[i] >> 24), (uint8_t)(ns[i] >> 16), (uint8_t)(ns[i] >> 8),
+                    (uint8_t)ns[i]};
+    sp_buf_append(&b, h, sizeof(h));
+    sp_buf_append(&b, ps[i], ns[i]);
+  }
+  assert_int_equal(b.err, 0);
+  man_record(m, b.data, b.len, tag);
+  sp_buf_free(&b);
+}
+
+static void man_app(struct manual *m, const void *p, size_t n)
+{
+  const uint8_t *ps[1] = {p};
+  man_items(m, ps, &n, 1, crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
 }
 
 /* AUTH claiming key `claim` and role `role`, signed by `signer` over the
@@ -823,7 +851,21 @@ static void man_read(struct manual *m, const struct sp_buf *epout)
                                                                   NULL, 0), 0);
       assert_int_equal(tag, crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
       assert_int_equal(n, len - SP_SECURE_ABYTES);
-      got_add(&m->got, p, (size_t)n);
+      if (m->frames == 2) { /* the endpoint's AUTH: a record of its own */
+        got_add(&m->got, p, (size_t)n);
+      } else { /* then every record is one or more length-prefixed messages */
+        size_t off = 0;
+        while (off < n) {
+          assert_true(n - off >= 4);
+          size_t k = (size_t)p[off] << 24 | (size_t)p[off + 1] << 16 |
+                     (size_t)p[off + 2] << 8 | p[off + 3];
+          off += 4;
+          assert_true(k >= 1 && k <= n - off);
+          got_add(&m->got, p + off, k);
+          off += k;
+        }
+        m->records++;
+      }
       free(p);
     }
     m->frames++;
@@ -912,7 +954,7 @@ static void test_interop(void **state)
     man_check_auth(&b.m, KEY_A, SP_ROLE_VALIDATOR);
     man_auth(&b.m, KEY_B);
     uint8_t hi[] = {0x93, 0x01, 0x0d, 'm'};
-    man_record(&b.m, hi, sizeof(hi), crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+    man_app(&b.m, hi, sizeof(hi));
     bench_flush(&b);
     CHECK_RC("established", b.rc, SP_OK);
     assert_true(sp_secure_established(b.ep));
@@ -920,10 +962,44 @@ static void test_interop(void **state)
     assert_int_equal(b.got.n, 1);
     assert_memory_equal(b.got.m[0], hi, sizeof(hi));
     uint8_t back[] = {0x93, 0x01, 0x0e, 'e'};
+    size_t before = b.out.len;
     CHECK_RC("seal", sp_secure_seal(b.ep, back, sizeof(back), &b.out), SP_OK);
+    /* frame length || ciphertext of (item length || message) */
+    assert_int_equal(b.out.len - before, 4 + 4 + sizeof(back) + SP_SECURE_ABYTES);
     man_read(&b.m, &b.out);
     assert_int_equal(b.m.got.n, 2);
     assert_memory_equal(b.m.got.m[1], back, sizeof(back));
+
+    /* three messages in one record, both ways */
+    uint8_t m1[] = {0x93, 0x01, 0x0d, 'a'}, m2[] = {0x93, 0x01, 0x0d, 'b', 'b'},
+            m3[] = {0x93, 0x01, 0x0d, 'c', 'c', 'c'};
+    const uint8_t *ps[] = {m1, m2, m3};
+    size_t ns[] = {sizeof(m1), sizeof(m2), sizeof(m3)};
+    man_items(&b.m, ps, ns, 3, crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+    bench_flush(&b);
+    CHECK_RC("batch in", b.rc, SP_OK);
+    assert_int_equal(b.got.n, 4);
+    for (int i = 0; i < 3; i++) {
+      assert_int_equal(b.got.len[1 + i], ns[i]);
+      assert_memory_equal(b.got.m[1 + i], ps[i], ns[i]);
+    }
+    size_t records = b.m.records;
+    before = b.out.len;
+    for (int i = 0; i < 3; i++)
+      CHECK_RC("queue", sp_secure_queue(b.ep, ps[i], ns[i], &b.out), SP_OK);
+    assert_int_equal(b.out.len, before); /* nothing sealed yet */
+    assert_int_equal(sp_secure_queued(b.ep), 12 + ns[0] + ns[1] + ns[2]);
+    CHECK_RC("flush", sp_secure_flush(b.ep, &b.out), SP_OK);
+    assert_int_equal(sp_secure_queued(b.ep), 0);
+    assert_int_equal(b.out.len - before, 4 + 12 + ns[0] + ns[1] + ns[2] + SP_SECURE_ABYTES);
+    CHECK_RC("flush nothing", sp_secure_flush(b.ep, &b.out), SP_OK);
+    man_read(&b.m, &b.out);
+    assert_int_equal(b.m.records, records + 1);
+    assert_int_equal(b.m.got.n, 5);
+    for (int i = 0; i < 3; i++) {
+      assert_int_equal(b.m.got.len[2 + i], ns[i]);
+      assert_memory_equal(b.m.got.m[2 + i], ps[i], ns[i]);
+    }
     bench_free(&b);
   }
 }
@@ -1035,20 +1111,56 @@ static void test_replayed_auth(void **state)
   }
 }
 
+/* Append one item (4-byte length, then the bytes) to a record's plaintext. */
+static void put_item(struct sp_buf *b, uint32_t len, const void *p, size_t n)
+{
+  uint8_t h[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
+  sp_buf_append(b, h, sizeof(h));
+  sp_buf_append(b, p, n);
+}
+
 /* Records that decrypt fine but break the record rules, and handshake
  * messages after the handshake. */
 static void test_record_rules(void **state)
 {
   (void)state;
   enum { AT_AUTH, AT_OPEN };
+  enum { R_APP, R_HELLO, R_AUTH, R_GARBAGE, R_ZERO, R_OVER, R_PAST, R_TAIL, R_THEN_HELLO,
+         R_BARE, R_N };
   uint8_t app[] = {0x93, 0x01, 0x0d, 'z'};
   uint8_t forbidden[] = {0xc1};
   struct sp_msg hello;
   memset(&hello, 0, sizeof(hello));
   hello.type = SP_MSG_HELLO;
-  struct sp_buf hello_enc;
+  struct sp_buf hello_enc, auth_enc, r[R_N];
   sp_buf_init(&hello_enc, 128);
   CHECK_RC("encode", sp_msg_encode(&hello, &hello_enc), SP_OK);
+  sp_buf_init(&auth_enc, 1024);
+  {
+    struct manual m;
+    man_init(&m, 0, KEY_B);
+    struct auth_spec a = {KEY_B, KEY_B, SP_ROLE_OBSERVER, SP_ROLE_OBSERVER, m.eph_pk,
+                          m.peer_eph, m.chain};
+    man_auth_bytes(&a, &auth_enc);
+    man_free(&m);
+  }
+  /* application records' plaintexts */
+  for (int i = 0; i < R_N; i++)
+    sp_buf_init(&r[i], 4096);
+  put_item(&r[R_APP], sizeof(app), app, sizeof(app));
+  put_item(&r[R_HELLO], (uint32_t)hello_enc.len, hello_enc.data, hello_enc.len);
+  put_item(&r[R_AUTH], (uint32_t)auth_enc.len, auth_enc.data, auth_enc.len);
+  put_item(&r[R_GARBAGE], 1, forbidden, 1);
+  put_item(&r[R_ZERO], 0, NULL, 0);
+  put_item(&r[R_OVER], SP_MAX_FRAME + 1, app, sizeof(app));
+  put_item(&r[R_PAST], sizeof(app) + 1, app, sizeof(app));
+  put_item(&r[R_TAIL], sizeof(app), app, sizeof(app));
+  sp_buf_append(&r[R_TAIL], app, 2);
+  put_item(&r[R_THEN_HELLO], sizeof(app), app, sizeof(app));
+  put_item(&r[R_THEN_HELLO], (uint32_t)hello_enc.len, hello_enc.data, hello_enc.len);
+  sp_buf_append(&r[R_BARE], app, sizeof(app));
+  for (int i = 0; i < R_N; i++)
+    assert_int_equal(r[i].err, 0);
   struct {
     const char *name;
     int when;
@@ -1057,19 +1169,29 @@ static void test_record_rules(void **state)
     unsigned char tag;
     int want;
   } rows[] = {
-      {"final tag", AT_OPEN, app, sizeof(app), crypto_secretstream_xchacha20poly1305_TAG_FINAL,
-       SP_E_DECRYPT},
-      {"push tag", AT_OPEN, app, sizeof(app), crypto_secretstream_xchacha20poly1305_TAG_PUSH,
-       SP_E_DECRYPT},
+      {"final tag", AT_OPEN, r[R_APP].data, r[R_APP].len,
+       crypto_secretstream_xchacha20poly1305_TAG_FINAL, SP_E_DECRYPT},
+      {"push tag", AT_OPEN, r[R_APP].data, r[R_APP].len,
+       crypto_secretstream_xchacha20poly1305_TAG_PUSH, SP_E_DECRYPT},
       {"rekey tag", AT_AUTH, app, sizeof(app), crypto_secretstream_xchacha20poly1305_TAG_REKEY,
        SP_E_DECRYPT},
       {"empty record", AT_OPEN, app, 0, 0, SP_E_DECRYPT},
       {"empty record as auth", AT_AUTH, app, 0, 0, SP_E_DECRYPT},
       {"garbage as auth", AT_AUTH, forbidden, 1, 0, SP_E_FORBIDDEN},
       {"hello as auth", AT_AUTH, hello_enc.data, hello_enc.len, 0, SP_E_STATE},
-      {"hello after handshake", AT_OPEN, hello_enc.data, hello_enc.len, 0, SP_E_STATE},
-      {"auth after handshake", AT_OPEN, NULL, 0, 0, SP_E_STATE},
-      {"garbage after handshake is delivered", AT_OPEN, forbidden, 1, 0, SP_OK},
+      {"hello after handshake", AT_OPEN, r[R_HELLO].data, r[R_HELLO].len, 0, SP_E_STATE},
+      {"auth after handshake", AT_OPEN, r[R_AUTH].data, r[R_AUTH].len, 0, SP_E_STATE},
+      {"item of length 0", AT_OPEN, r[R_ZERO].data, r[R_ZERO].len, 0, SP_E_FRAME_EMPTY},
+      {"item over the maximum", AT_OPEN, r[R_OVER].data, r[R_OVER].len, 0, SP_E_FRAME_TOO_BIG},
+      {"item past the record's end", AT_OPEN, r[R_PAST].data, r[R_PAST].len, 0, SP_E_TRUNCATED},
+      {"tail shorter than a length", AT_OPEN, r[R_TAIL].data, r[R_TAIL].len, 0, SP_E_TRUNCATED},
+      /* checked whole before its first message is handed out */
+      {"a message, then a hello", AT_OPEN, r[R_THEN_HELLO].data, r[R_THEN_HELLO].len, 0,
+       SP_E_STATE},
+      {"a message without its length", AT_OPEN, r[R_BARE].data, r[R_BARE].len, 0,
+       SP_E_FRAME_TOO_BIG},
+      {"garbage after handshake is delivered", AT_OPEN, r[R_GARBAGE].data, r[R_GARBAGE].len, 0,
+       SP_OK},
   };
   for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
     struct bench b;
@@ -1080,11 +1202,7 @@ static void test_record_rules(void **state)
       bench_flush(&b);
       assert_true(sp_secure_established(b.ep));
     }
-    if (rows[i].p == NULL) {
-      man_auth(&b.m, KEY_B);
-    } else {
-      man_record(&b.m, rows[i].p, rows[i].n, rows[i].tag);
-    }
+    man_record(&b.m, rows[i].p, rows[i].n, rows[i].tag);
     bench_flush(&b);
     CHECK_RC(rows[i].name, b.rc, rows[i].want);
     if (rows[i].want) {
@@ -1095,6 +1213,9 @@ static void test_record_rules(void **state)
     }
     bench_free(&b);
   }
+  for (int i = 0; i < R_N; i++)
+    sp_buf_free(&r[i]);
+  sp_buf_free(&auth_enc);
   sp_buf_free(&hello_enc);
 }
 

@@ -36,6 +36,10 @@
 #define SP_SECURE_HELLO_LEN 72  /* encoded HELLO: the whole first frame payload */
 #define SP_SECURE_HEADER_LEN 24 /* secretstream header: the second frame payload */
 #define SP_SECURE_ABYTES 17     /* ciphertext overhead of one record */
+#define SP_SECURE_ITEM_HEADER 4 /* length before each message inside a record */
+/* A batch buffer that grew beyond this (a block went out) is freed after
+ * its record is sealed. */
+#define SP_SECURE_BATCH_KEEP (256u * 1024u)
 #define SP_SECURE_AUTH_MAX 171  /* largest encoded AUTH (agent of SP_MAX_AGENT bytes) */
 /* Bytes a feed may append to out during the handshake (header frame plus
  * AUTH record), and sp_secure_start's HELLO frame. */
@@ -86,7 +90,7 @@ int sp_secure_start(struct sp_secure *s, struct sp_buf *out);
  * was consumed and more are needed; or a negative, sticky error:
  *   framing      SP_E_FRAME_EMPTY, SP_E_FRAME_TOO_BIG (a frame above the
  *                limit of the current step: HELLO 72, header 24, AUTH
- *                record 188, then max_msg + 17)
+ *                record 188, then max_msg + 21)
  *   HELLO        a decode error (SP_E_TYPE, SP_E_COUNT, ...), SP_E_STATE
  *                (another message type), SP_E_HANDSHAKE (other chain id,
  *                our own ephemeral key reflected, key exchange refused)
@@ -96,7 +100,11 @@ int sp_secure_start(struct sp_secure *s, struct sp_buf *out);
  *   AUTH         a decode error, SP_E_STATE (first record is not AUTH),
  *                SP_E_AUTH (signature does not verify, or not the expected
  *                key or role)
- *   afterwards   SP_E_STATE (a HELLO or AUTH message)
+ *   batch        SP_E_TRUNCATED (an item runs past the record's end),
+ *                SP_E_FRAME_EMPTY / SP_E_FRAME_TOO_BIG (an item's length
+ *                is 0 or above max_msg), SP_E_STATE (a HELLO or AUTH);
+ *                the whole record is checked before its first message
+ *                is handed out
  *   local        SP_E_BUFFER, SP_E_NOMEM (out or memory exhausted)
  * SP_E_STATE without consuming anything when sp_secure_start was not
  * called (not sticky). */
@@ -115,12 +123,38 @@ int sp_secure_error(const struct sp_secure *s);
 int sp_secure_peer(const struct sp_secure *s, uint8_t pk[static SP_PK_LEN], uint32_t *role,
                    const char **agent);
 
-/* Encrypt one application message m[0..n) (its canonical encoding; not a
- * HELLO or AUTH, SP_E_INVAL) and append the record frame to out. m must
- * not point into out. SP_E_STATE before established, the sticky error after
- * a failure, SP_E_FRAME_EMPTY / SP_E_FRAME_TOO_BIG for n outside
- * 1 ..= max_msg, the buffer's error when out has no room. On any error
- * nothing is appended and the stream state is unchanged. */
+/* Application records carry a batch: one or more messages, each behind
+ * its 4-byte length (docs/protocol.md 9.4). Sealing a record has a fixed
+ * cost of about a microsecond, more than encrypting a small message, so a
+ * sender that has many messages queues them and seals them together.
+ *
+ * sp_secure_queue adds one application message m[0..n) (its canonical
+ * encoding; not a HELLO or AUTH, SP_E_INVAL) to the batch. When it would
+ * not fit in one record (at most one message of max_msg bytes), the batch
+ * so far is sealed into out first. m is copied. SP_E_STATE before
+ * established, the sticky error after a failure, SP_E_FRAME_EMPTY /
+ * SP_E_FRAME_TOO_BIG for n outside 1 ..= max_msg, SP_E_NOMEM, or the
+ * buffer's error when out has no room for the earlier batch: then m is not
+ * queued and the batch is unchanged. */
+int sp_secure_queue(struct sp_secure *s, const uint8_t *m, size_t n, struct sp_buf *out);
+
+/* Seal the queued batch, if any, as one record appended to out. On an
+ * error (the buffer's, or the sticky one) nothing is appended and the
+ * batch stays queued. */
+int sp_secure_flush(struct sp_secure *s, struct sp_buf *out);
+
+/* Bytes queued and not sealed yet (messages and their lengths). */
+size_t sp_secure_queued(const struct sp_secure *s);
+
+/* Seal what is queued, then m[0..n) alone in a record of its own, both
+ * appended to out (errors as sp_secure_queue). m must not point into out.
+ * On an error nothing of m is appended. */
 int sp_secure_seal(struct sp_secure *s, const uint8_t *m, size_t n, struct sp_buf *out);
+
+/* 1 while messages of the last record remain to be handed out: the next
+ * sp_secure_feed returns one of them (consuming no input, so it may be
+ * called with n = 0). A caller that stops feeding in the middle of a
+ * record (backpressure) must come back for them. */
+int sp_secure_has_message(const struct sp_secure *s);
 
 #endif
