@@ -10,10 +10,12 @@
  *
  * Every node verifies the signature of every transaction, so the verify rate
  * of all cores is the throughput limit ("limit"), as in proto_bench:
- *   (a) libsodium crypto_sign_verify_detached over a 150-byte message on one
- *       core, MIN_SECONDS up front plus a SLICE_SECONDS slice after each
- *       timed block (pooled, so that limit and figures see the same load),
- *       times the online cores: the limit.
+ *   (a) libsodium crypto_sign_verify_detached over a 150-byte message, one
+ *       thread per online core verifying at once (verify_limit.h; the
+ *       1-core rate and it times the cores are printed beside it),
+ *       MIN_SECONDS up front plus a SLICE_SECONDS slice after each timed
+ *       block (pooled, so that limit and figures see the same load): the
+ *       limit.
  * Then, not timed, a chain is generated on a scratch ledger the way a network
  * makes one (sp_ledger_propose, a 3-of-4 commit certificate, sp_ledger_apply):
  * a genesis with 4 validators, one fund, N_MERCHANTS merchants, N_PASSES
@@ -77,6 +79,7 @@
 #include "sp/ledger.h"
 #include "sp/merkle.h"
 #include "sp/proto.h"
+#include "verify_limit.h"
 
 #define MIN_SECONDS 1.5    /* raw verify up front ... */
 #define SLICE_SECONDS 0.075 /* ... and after each timed block */
@@ -528,42 +531,6 @@ static void chain_free(struct chain *c)
 
 /* ------------------------------------------------------------ the limit */
 
-/* libsodium's raw verify rate on one core, as in proto_bench: one valid
- * signature over a MSG_LEN-byte message, verified over and over. Measured
- * in one piece up front and then in slices between the timed blocks, and
- * pooled, so that the limit and the figures share the same stretch of time
- * (this machine may be shared). */
-struct rawverify {
-  uint8_t pk[SP_PK_LEN], sig[SP_SIG_LEN], msg[MSG_LEN];
-  uint64_t n, ok;
-  double seconds;
-};
-
-static void raw_verify_init(struct rawverify *rv)
-{
-  uint8_t sk[SP_SK_LEN], seed[32];
-  memset(rv, 0, sizeof(*rv));
-  memset(seed, 0x01, sizeof(seed));
-  check(sp_keypair_from_seed(rv->pk, sk, seed) == SP_OK, "key pair");
-  for (size_t i = 0; i < sizeof(rv->msg); i++)
-    rv->msg[i] = (uint8_t)(i * 13 + 5);
-  check(crypto_sign_detached(rv->sig, NULL, rv->msg, sizeof(rv->msg), sk) == 0, "sign");
-}
-
-static void raw_verify_for(struct rawverify *rv, double seconds)
-{
-  uint64_t n = 0;
-  double t0 = now(), el;
-  do {
-    for (int i = 0; i < 64; i++)
-      rv->ok += crypto_sign_verify_detached(rv->sig, rv->msg, sizeof(rv->msg), rv->pk) == 0;
-    n += 64;
-  } while ((el = now() - t0) < seconds);
-  rv->n += n;
-  rv->seconds += el;
-  check(rv->ok == rv->n, "verify");
-}
-
 /* ------------------------------------------------------------- replay */
 
 /* Bytes written to storage by this process so far (/proc/self/io), or -1. */
@@ -617,7 +584,7 @@ struct config {
  * (so that a burst of load from elsewhere hits them alike, and the order
  * rotates from block to block): setup blocks untimed, then the payment
  * blocks, each sp_ledger_apply call timed. The ledgers stay open. */
-static void replay(const struct chain *c, struct config *cf, size_t n_cf, struct rawverify *rv)
+static void replay(const struct chain *c, struct config *cf, size_t n_cf, struct vlimit *rv)
 {
   for (size_t j = 0; j < n_cf; j++) {
     subdir(cf[j].dir, sizeof(cf[j].dir), cf[j].name);
@@ -647,7 +614,7 @@ static void replay(const struct chain *c, struct config *cf, size_t n_cf, struct
       }
     }
     if (i >= c->n_setup)
-      raw_verify_for(rv, SLICE_SECONDS);
+      vl_run(rv, SLICE_SECONDS);
   }
 }
 
@@ -958,9 +925,9 @@ int main(int argc, char **argv)
   atexit(cleanup);
 
   /* (a) raw Ed25519 verification on one core (more slices come later) */
-  struct rawverify rv;
-  raw_verify_init(&rv);
-  raw_verify_for(&rv, MIN_SECONDS);
+  struct vlimit rv;
+  vl_init(&rv);
+  vl_run(&rv, MIN_SECONDS);
   double load[1] = {-1};
   getloadavg(load, 1);
   printf("# stores under %s; load average %.2f at the start (other processes bias every "
@@ -988,8 +955,8 @@ int main(int argc, char **argv)
   const char *only = getenv("LEDGER_BENCH_ONLY");
   if (only && strcmp(only, "rules") == 0) {
     double per_block = rules_cpu(c);
-    raw_verify_for(&rv, SLICE_SECONDS * N_BLOCKS / 2);
-    rules_figure(per_block, (double)rv.n / rv.seconds * (double)cores);
+    vl_run(&rv, SLICE_SECONDS * N_BLOCKS / 2);
+    rules_figure(per_block, vl_limit(&rv));
     chain_free(c);
     return 0;
   }
@@ -1007,21 +974,19 @@ int main(int argc, char **argv)
   struct config pipelined = {.name = "pipelined", .opts = {.no_sync = false}};
   struct config pipelined_ns = {.name = "pipelined_nosync", .opts = {.no_sync = true}};
   struct config grouped = {.name = "grouped", .opts = {.no_sync = false}};
-  raw_verify_for(&rv, SLICE_SECONDS * N_BLOCKS / 2);
+  vl_run(&rv, SLICE_SECONDS * N_BLOCKS / 2);
   replay_pipelined(c, &pipelined, 1);
-  raw_verify_for(&rv, SLICE_SECONDS * N_BLOCKS / 2);
+  vl_run(&rv, SLICE_SECONDS * N_BLOCKS / 2);
   replay_pipelined(c, &pipelined_ns, 1);
   config_close(&pipelined_ns);
-  raw_verify_for(&rv, SLICE_SECONDS * N_BLOCKS / 2);
+  vl_run(&rv, SLICE_SECONDS * N_BLOCKS / 2);
   replay_pipelined(c, &grouped, GROUP);
-  raw_verify_for(&rv, SLICE_SECONDS * N_BLOCKS / 2);
-  double verify_1core = (double)rv.n / rv.seconds;
-  double limit = verify_1core * (double)cores;
-  figure("ed25519_verify_1core", verify_1core, "verify/s", 1, "-");
-  figure("ed25519_verify_limit", limit, "verify/s", 1, "-");
-  printf("# limit = 1-core rate x %ld online cores; the 1-core rate pools %.1f s up front "
-         "and %u slices of %.0f ms between the timed blocks\n",
-         cores, MIN_SECONDS, N_BLOCKS, SLICE_SECONDS * 1e3);
+  vl_run(&rv, SLICE_SECONDS * N_BLOCKS / 2);
+  double limit = vl_limit(&rv);
+  vl_print(&rv);
+  printf("# the raw verify rate pools %.1f s up front and %u slices of %.0f ms between the "
+         "timed blocks\n",
+         MIN_SECONDS, N_BLOCKS, SLICE_SECONDS * 1e3);
   const struct run *rd = &cf[0].r, *rn = &cf[1].r, *r1 = &cf[2].r, *r1n = &cf[3].r;
   struct sp_ledger *l = cf[0].l;
   double pipe_rate = (double)c->timed_txs / pipelined.r.seconds;
