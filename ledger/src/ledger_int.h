@@ -23,7 +23,8 @@ struct sp_ledger {
   bool staged_on;
   uint64_t staged_height;
   uint8_t staged_hash[SP_HASH_LEN];  /* of its header */
-  uint8_t staged_bytes[SP_HASH_LEN]; /* of its encoding: an apply of the same bytes */
+  uint8_t *staged_raw; /* a copy of its encoding: an apply of the same bytes */
+  size_t staged_len, staged_cap;
 };
 
 /* Abort the staged write transaction, if any: before any other write. */

@@ -19,7 +19,7 @@ int mp_init(struct mempool *mp, size_t max_txs, size_t max_per_sender, size_t ma
 static void entry_free(struct mp_entry *e)
 {
   sp_tx_clear(&e->tx);
-  free(e->raw);
+  free(e->buf);
   free(e);
 }
 

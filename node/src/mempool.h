@@ -21,8 +21,9 @@ struct mp_sender;
 struct mp_entry {
   uint8_t txid[SP_HASH_LEN];
   uint8_t leaf[SP_HASH_LEN]; /* its Merkle leaf, from the signature check */
-  uint8_t *raw; /* owned; tx's views point into it */
+  const uint8_t *raw; /* the tx's encoding, inside buf: tx's views point into it */
   size_t len;
+  uint8_t *buf; /* owned: the SUBMIT message it arrived in, or a copy of raw */
   struct sp_tx tx;
   /* the mempool's */
   struct hnode by_id;

@@ -1493,7 +1493,7 @@ wait:
 drop:
   if (e) {
     sp_tx_clear(&e->tx);
-    free(e->raw);
+    free(e->buf);
     free(e);
   }
   free(ad);
@@ -1516,9 +1516,11 @@ static void on_admit_check(uv_check_t *h)
   admit_flush(h->data);
 }
 
-static void on_submit(struct node *n, struct peer_info *pi, const struct sp_msg *m)
+/* m was decoded from `own` (malloc'd, or NULL if it was not), which the
+ * mempool entry keeps: the transaction is not decoded a second time. */
+static void on_submit(struct node *n, struct peer_info *pi, struct sp_msg *m, uint8_t *own)
 {
-  const struct sp_tx *tx = &m->u.submit;
+  struct sp_tx *tx = &m->u.submit;
   bool reply = sp_peer_role(pi->p) == SP_ROLE_WALLET;
   uint8_t txid[SP_HASH_LEN];
   sp_tx_id(tx, n->chain_id, txid);
@@ -1527,27 +1529,36 @@ static void on_submit(struct node *n, struct peer_info *pi, const struct sp_msg 
      * anything else has nothing more to do */
     if (reply)
       wait_for(n, pi, m->req_id, txid);
+    free(own);
     return;
   }
   if (n->batch == NULL)
     n->batch = calloc(1, sizeof(*n->batch));
   struct admission *ad = calloc(1, sizeof(*ad));
   struct mp_entry *e = calloc(1, sizeof(*e));
-  uint8_t *raw = malloc(tx->raw_len);
-  if (!ad || !e || !raw || !n->batch) {
-    free(ad), free(e), free(raw);
+  if (own == NULL && (own = malloc(tx->raw_len)) != NULL) { /* not decoded in place */
+    struct sp_tx copy;
+    memcpy(own, tx->raw, tx->raw_len);
+    if (sp_tx_decode(own, tx->raw_len, &copy) != SP_OK) {
+      free(ad), free(e), free(own);
+      return;
+    }
+    sp_tx_clear(tx);
+    *tx = copy;
+  }
+  if (!ad || !e || !own || !n->batch) {
+    free(ad), free(e), free(own);
     if (reply)
       send_error(pi, m->req_id, SP_NERR_INTERNAL, "out of memory");
     return;
   }
-  memcpy(raw, tx->raw, tx->raw_len);
-  e->raw = raw;
+  e->buf = own;
+  e->tx = *tx;
+  memset(tx, 0, sizeof(*tx)); /* the entry owns what it holds now */
+  tx = &e->tx;
+  e->raw = tx->raw;
   e->len = tx->raw_len;
   memcpy(e->txid, txid, SP_HASH_LEN);
-  if (sp_tx_decode(raw, e->len, &e->tx) != SP_OK) {
-    free(ad), free(e), free(raw);
-    return;
-  }
   ad->n = n;
   ad->from = pi->id;
   ad->req_id = m->req_id;
@@ -1583,12 +1594,22 @@ static void on_message(void *ctx, struct sp_peer *p, const uint8_t *msg, size_t 
     free(m);
     return;
   }
+  /* A SUBMIT (canonically [1, SUBMIT, req_id, tx]: 0x94 0x01 0x04 ...) is
+   * decoded from a copy that its mempool entry keeps, not decoded again
+   * from a copy of its bytes: one decode a transaction instead of two. */
+  uint8_t *own = NULL;
+  if (len >= 3 && msg[0] == 0x94 && msg[1] == SP_FORMAT_VERSION && msg[2] == SP_MSG_SUBMIT &&
+      (own = malloc(len)) != NULL) {
+    memcpy(own, msg, len);
+    msg = own;
+  }
   int rc = sp_msg_decode(msg, len, m);
   if (rc) {
     char why[96];
     snprintf(why, sizeof(why), "undecodable message: %s", sp_strerror(rc));
     sp_peer_close(p, why);
     free(m);
+    free(own);
     return;
   }
   uint32_t role = sp_peer_role(p);
@@ -1599,7 +1620,10 @@ static void on_message(void *ctx, struct sp_peer *p, const uint8_t *msg, size_t 
     if (role == SP_ROLE_VALIDATOR)
       on_cons_message(n, m);
     break;
-  case SP_MSG_SUBMIT: on_submit(n, pi, m); break;
+  case SP_MSG_SUBMIT:
+    on_submit(n, pi, m, own);
+    own = NULL;
+    break;
   case SP_MSG_TX_STATUS: on_tx_status(n, pi, m); break;
   case SP_MSG_BALANCE_Q: on_balance_q(n, pi, m); break;
   case SP_MSG_HISTORY_Q: on_history_q(n, pi, m); break;
@@ -1633,6 +1657,7 @@ static void on_message(void *ctx, struct sp_peer *p, const uint8_t *msg, size_t 
   }
   sp_msg_clear(m);
   free(m);
+  free(own);
 }
 
 static bool is_validator_key(struct node *n, const uint8_t pk[SP_PK_LEN])
