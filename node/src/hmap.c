@@ -4,13 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static size_t slot(const struct hmap *m, const uint8_t *key)
+static uint64_t hash_of(const struct hmap *m, const uint8_t *key)
 {
   uint8_t h[crypto_shorthash_BYTES];
   uint64_t v;
   crypto_shorthash(h, key, HMAP_KEY, m->secret);
   memcpy(&v, h, sizeof(v));
-  return (size_t)v & m->mask;
+  return v;
 }
 
 int hmap_init(struct hmap *m, size_t buckets)
@@ -28,20 +28,22 @@ void hmap_free(struct hmap *m)
   memset(m, 0, sizeof(*m));
 }
 
-struct hnode *hmap_find(const struct hmap *m, const uint8_t *key)
+static struct hnode *first_from(struct hnode *h, uint64_t hash, const uint8_t *key)
 {
-  struct hnode *h = m->b[slot(m, key)];
-  while (h && memcmp(h->key, key, HMAP_KEY) != 0)
+  while (h && (h->hash != hash || memcmp(h->key, key, HMAP_KEY) != 0))
     h = h->next;
   return h;
 }
 
+struct hnode *hmap_find(const struct hmap *m, const uint8_t *key)
+{
+  uint64_t hash = hash_of(m, key);
+  return first_from(m->b[hash & m->mask], hash, key);
+}
+
 struct hnode *hmap_next(const struct hnode *h, const uint8_t *key)
 {
-  struct hnode *x = h->next;
-  while (x && memcmp(x->key, key, HMAP_KEY) != 0)
-    x = x->next;
-  return x;
+  return first_from(h->next, h->hash, key);
 }
 
 static void grow(struct hmap *m)
@@ -50,27 +52,27 @@ static void grow(struct hmap *m)
   struct hnode **b = calloc(nb, sizeof(*b));
   if (b == NULL)
     return;
-  struct hmap big = {.b = b, .mask = nb - 1, .n = m->n};
-  memcpy(big.secret, m->secret, sizeof(big.secret));
   for (size_t i = 0; i <= m->mask; i++) {
     struct hnode *h = m->b[i];
     while (h) {
       struct hnode *next = h->next;
-      size_t s = slot(&big, h->key);
+      size_t s = h->hash & (nb - 1);
       h->next = b[s];
       b[s] = h;
       h = next;
     }
   }
   free(m->b);
-  *m = big;
+  m->b = b;
+  m->mask = nb - 1;
 }
 
 void hmap_insert(struct hmap *m, struct hnode *h)
 {
   if (m->n > m->mask)
     grow(m);
-  size_t s = slot(m, h->key);
+  h->hash = hash_of(m, h->key);
+  size_t s = h->hash & m->mask;
   h->next = m->b[s];
   m->b[s] = h;
   m->n++;
@@ -78,7 +80,7 @@ void hmap_insert(struct hmap *m, struct hnode *h)
 
 void hmap_remove(struct hmap *m, struct hnode *h)
 {
-  struct hnode **p = &m->b[slot(m, h->key)];
+  struct hnode **p = &m->b[h->hash & m->mask];
   while (*p && *p != h)
     p = &(*p)->next;
   if (*p) {

@@ -2,7 +2,8 @@
  * bucket index is SipHash of the key under a random per-map secret: a
  * sender can choose its tx ids, and must not be able to pile them into one
  * bucket. Chained; grows by doubling when the load passes 1. Several nodes
- * may share a key. */
+ * may share a key. Each node keeps its key's hash: a lookup compares keys
+ * only where the hashes agree (and so reads almost no other node's key). */
 #ifndef SP_NODE_HMAP_H
 #define SP_NODE_HMAP_H
 
@@ -15,6 +16,8 @@
 struct hnode {
   struct hnode *next;
   const uint8_t *key; /* HMAP_KEY bytes, owned by the containing object */
+  uint64_t hash;      /* of key, set by hmap_insert: chains are walked and
+                         nodes removed without reading keys or hashing again */
 };
 
 struct hmap {

@@ -486,9 +486,10 @@ static void answer_committed(struct node *n, const uint8_t txid[SP_HASH_LEN], ui
       send_msg(pi, r);
       pi->waiting--;
     }
-    hmap_remove(&n->waiters, h);
+    h = hmap_next(h, txid); /* the rest of the chain, before w leaves it */
+    hmap_remove(&n->waiters, &w->h);
     free(w);
-  } while ((h = hmap_find(&n->waiters, txid)) != NULL);
+  } while (h != NULL);
 }
 
 /* After a block, on an observer: every sender's first pending transaction
