@@ -535,6 +535,78 @@ static void recheck_heads(struct node *n)
   free(of);
 }
 
+/* A transaction of a block the ledger has applied: its bytes, signer and
+ * sequence number. */
+struct tx_span {
+  const uint8_t *raw;
+  size_t len;
+  const uint8_t *signer;
+  uint64_t seq;
+};
+
+/* The header and the transactions of encoded block blk, read without
+ * decoding the transactions' other fields: the ledger has checked the
+ * block whole, and a decode of every transaction again cost the loop
+ * about half a microsecond each. *out is malloc'd (NULL for none). */
+static int block_spans(const uint8_t *blk, size_t len, struct sp_header *h,
+                       struct tx_span **out, uint32_t *n)
+{
+  struct sp_rd r = sp_rd_init(blk, len);
+  uint64_t ver, kind;
+  uint32_t cnt, fields, slen;
+  *out = NULL;
+  *n = 0;
+  memset(h, 0, sizeof(*h));
+  if (sp_rd_array_exact(&r, 4) || sp_rd_uint(&r, &ver) || sp__header_read(&r, h) ||
+      sp_rd_array_max(&r, &cnt, SP_MAX_BLOCK_TXS, 0))
+    return -1;
+  struct tx_span *v = cnt ? malloc(cnt * sizeof(*v)) : NULL;
+  if (cnt && v == NULL)
+    return -1;
+  for (uint32_t i = 0; i < cnt; i++) {
+    const uint8_t *start = r.p, *skip;
+    size_t skip_len;
+    /* [[version, kind, signer, seq, fields...], sig] */
+    if (sp_rd_array_exact(&r, 2) || sp_rd_array(&r, &fields) || fields < 4 ||
+        sp_rd_uint(&r, &ver) || sp_rd_uint(&r, &kind) ||
+        sp_rd_bin(&r, &v[i].signer, &slen, SP_PK_LEN) || slen != SP_PK_LEN ||
+        sp_rd_uint(&r, &v[i].seq)) {
+      free(v);
+      return -1;
+    }
+    for (uint32_t f = 4; f <= fields; f++) /* the other fields, then the signature */
+      if (sp_rd_raw(&r, &skip, &skip_len)) {
+        free(v);
+        return -1;
+      }
+    v[i].raw = start;
+    v[i].len = (size_t)(r.p - start);
+  }
+  *out = v;
+  *n = cnt;
+  return 0;
+}
+
+/* The id and Merkle leaf of a transaction of a block: those of its mempool
+ * entry when it is the one pending (the same bytes), else computed. */
+static void span_hashes(struct node *n, const struct tx_span *t, uint8_t txid[SP_HASH_LEN],
+                        uint8_t leaf[SP_HASH_LEN])
+{
+  const struct mp_entry *e = mp_sender_first(&n->mp, t->signer);
+  struct sp_tx tx;
+  if (e && e->tx.seq == t->seq && e->len == t->len && memcmp(e->raw, t->raw, e->len) == 0) {
+    memcpy(txid, e->txid, SP_HASH_LEN);
+    memcpy(leaf, e->leaf, SP_HASH_LEN);
+  } else if (sp_tx_decode(t->raw, t->len, &tx) == SP_OK) {
+    sp_tx_id(&tx, n->chain_id, txid);
+    sp_merkle_leaf(leaf, t->raw, t->len);
+    sp_tx_clear(&tx);
+  } else { /* cannot be: the ledger decoded it */
+    memset(txid, 0, SP_HASH_LEN);
+    memset(leaf, 0, SP_HASH_LEN);
+  }
+}
+
 /* A block is in the ledger: its transactions leave the mempool, with
  * every pending one of the same senders whose sequence number it used up
  * (a conflicting one, refused now: it can never commit), and whoever
@@ -542,14 +614,18 @@ static void recheck_heads(struct node *n)
  * of the block. O(transactions in the block), and on an observer also
  * O(pending senders) for recheck_heads. A transaction of the block
  * that is the one pending in the mempool (the same bytes) lends its id and
- * Merkle leaf, computed at admission; only others are hashed here. */
+ * Merkle leaf, computed at admission; only others are decoded and hashed
+ * here. */
 static void after_block(struct node *n, const uint8_t *raw, size_t len)
 {
-  struct sp_block b;
-  if (sp_block_decode(raw, len, &b) != SP_OK)
-    return; /* it was applied, so it decodes */
-  /* receipts need the tree; a node nobody waits on (an observer) skips it */
-  size_t k = b.n_txs ? b.n_txs : 1;
+  struct sp_header hd;
+  struct tx_span *txs;
+  uint32_t n_txs;
+  if (block_spans(raw, len, &hd, &txs, &n_txs) != 0)
+    return; /* it was applied, so it reads */
+  /* receipts need every id and the tree; a node nobody waits on (an
+   * observer) hashes only what it must compare with its mempool */
+  size_t k = n_txs ? n_txs : 1;
   uint8_t(*leaves)[SP_HASH_LEN] = NULL, (*txids)[SP_HASH_LEN] = NULL;
   struct sp_msg *r = NULL;
   if (n->waiters.n > 0) {
@@ -557,46 +633,34 @@ static void after_block(struct node *n, const uint8_t *raw, size_t len)
     txids = malloc(k * (size_t)SP_HASH_LEN);
     r = malloc(sizeof(*r));
     if (!leaves || !txids || !r) {
-      LOG_E(b.header.height, NULL, "out of memory: waiting wallets get no answer");
+      LOG_E(hd.height, NULL, "out of memory: waiting wallets get no answer");
       free(leaves), free(txids), free(r);
       leaves = txids = NULL;
       r = NULL;
     }
   }
-  for (uint32_t i = 0; txids && i < b.n_txs; i++) {
-    const struct sp_tx *tx = &b.txs[i];
-    const struct mp_entry *e = mp_sender_first(&n->mp, tx->signer);
-    if (e && e->tx.seq == tx->seq && e->len == tx->raw_len &&
-        memcmp(e->raw, tx->raw, e->len) == 0) {
-      memcpy(txids[i], e->txid, SP_HASH_LEN);
-      memcpy(leaves[i], e->leaf, SP_HASH_LEN);
-    } else {
-      sp_tx_id(tx, n->chain_id, txids[i]);
-      sp_merkle_leaf(leaves[i], tx->raw, tx->raw_len);
-    }
-  }
+  for (uint32_t i = 0; txids && i < n_txs; i++)
+    span_hashes(n, &txs[i], txids[i], leaves[i]);
   struct sp_merkle_tree tree = {0};
-  bool have_tree = txids && b.n_txs &&
-                   sp_merkle_tree_build(&tree, (const uint8_t(*)[SP_HASH_LEN])leaves,
-                                        b.n_txs) == SP_OK;
-  for (uint32_t i = 0; i < b.n_txs; i++) {
-    const struct sp_tx *tx = &b.txs[i];
-    struct mp_entry *e = mp_sender_first(&n->mp, tx->signer);
-    if (!txids && e == NULL)
-      continue;
-    uint8_t id[SP_HASH_LEN];
+  bool have_tree = txids && n_txs &&
+                   sp_merkle_tree_build(&tree, (const uint8_t(*)[SP_HASH_LEN])leaves, n_txs) ==
+                       SP_OK;
+  for (uint32_t i = 0; i < n_txs; i++) {
+    const struct tx_span *t = &txs[i];
+    struct mp_entry *e = mp_sender_first(&n->mp, t->signer);
+    uint8_t id[SP_HASH_LEN], leaf[SP_HASH_LEN];
     if (txids)
       memcpy(id, txids[i], SP_HASH_LEN);
-    else
-      sp_tx_id(tx, n->chain_id, id);
-    for (; e != NULL && e->tx.seq <= tx->seq; e = mp_sender_first(&n->mp, tx->signer)) {
+    else if (e != NULL && e->tx.seq <= t->seq)
+      span_hashes(n, t, id, leaf);
+    for (; e != NULL && e->tx.seq <= t->seq; e = mp_sender_first(&n->mp, t->signer)) {
       if (memcmp(e->txid, id, SP_HASH_LEN) != 0)
         answer_refused(n, e->txid, SP_R_WRONG_SEQUENCE,
                        "another transaction of this key took its sequence number");
       mp_remove_entry(&n->mp, e);
     }
     if (have_tree)
-      answer_committed(n, id, b.header.height, i, &tree, r);
+      answer_committed(n, id, hd.height, i, &tree, r);
   }
   if (n->self < 0)
     recheck_heads(n);
@@ -606,7 +670,7 @@ static void after_block(struct node *n, const uint8_t *raw, size_t len)
   free(leaves);
   free(txids);
   free(r);
-  sp_block_clear(&b);
+  free(txs);
 }
 
 /* Begin consensus at the height after the ledger's tip. */
