@@ -38,8 +38,9 @@ int sp_client_recv(struct sp_client *c, struct sp_msg *resp, int timeout_ms, cha
 
 /* Send raw bytes on the secure channel (tests: malformed messages). */
 int sp_client_send_raw(struct sp_client *c, const uint8_t *p, size_t n);
-/* The same, queued: records leave together (one system call for many)
- * when 64 KiB are queued, on sp_client_flush, or before any read. */
+/* The same, queued: the messages leave together, in one record and one
+ * system call, when 64 KiB are queued, on sp_client_flush, or before any
+ * read. */
 int sp_client_queue_raw(struct sp_client *c, const uint8_t *p, size_t n);
 int sp_client_flush(struct sp_client *c);
 
