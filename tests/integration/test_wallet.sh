@@ -11,12 +11,12 @@ STADJERD=${STADJERD:?set STADJERD to the stadjerd binary}
 STADJER=${STADJER:?set STADJER to the stadjer binary}
 
 D=$(mktemp -d /tmp/sp-wallet-XXXXXX)
-NODE_PID=""
+NODE_PID="" LIAR_PID=""
 cleanup() {
-  if [ -n "$NODE_PID" ]; then
-    kill "$NODE_PID" 2>/dev/null
-    wait "$NODE_PID" 2>/dev/null
-  fi
+  for pid in $NODE_PID $LIAR_PID; do
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
   rm -rf "$D"
 }
 trap cleanup EXIT
@@ -385,6 +385,7 @@ check "audit verify names the node's tip it ended at" -- out_has "up to the node
 expect 0 "audit verify --json" -- K aud --json audit verify
 check "audit verify --json: ok, every block up to the node's height" -- \
   jt 'd["ok"] and d["blocks"]==d["node_height"] and d["node_height"]>0'
+
 expect 0 "audit report --format json" -- K aud audit report --format json
 check "audit report: reconciles true, both funds" -- \
   jt 'd["reconciles"] is True and sorted(f["fund"] for f in d["funds"])==["school-2027","sport-2027"] and all(f["reconciles"] for f in d["funds"])'
@@ -432,6 +433,51 @@ check "unknown command: message" -- err_has "unknown command"
 expect 0 "stadjer --help" -- "$STADJER" --help
 expect 0 "stadjer help pay" -- "$STADJER" help pay
 check "help pay shows the pay usage" -- bash -c 'grep -q "pay MERCHANT" "$1" "$2"' _ "$OUT" "$ERR"
+
+echo "== audit against a lying node"
+# The real node stops; a node that serves a copy of its chain with one lie
+# takes its place (tests/integration/lying_node.c). Every lie must fail the
+# audit (exit 1) at the right block, never pass it.
+if [ -n "${LYING_NODE:-}" ]; then
+  kill "$NODE_PID" 2>/dev/null
+  wait "$NODE_PID" 2>/dev/null
+  NODE_PID=""
+  cp -r "$D/v0/data" "$D/lie-data"
+  liar() {  # liar LIE: start the lying node, wait for its port (bounded)
+    rm -f "$D/lie.port"
+    "$LYING_NODE" --data "$D/lie-data" --port-file "$D/lie.port" --lie "$1" 2>"$D/lie.log" &
+    LIAR_PID=$!
+    for _ in $(seq 40); do [ -s "$D/lie.port" ] && break; sleep 0.25; done
+    LIE_NODE="127.0.0.1:$(cat "$D/lie.port" 2>/dev/null)"
+  }
+  unliar() { kill "$LIAR_PID" 2>/dev/null; wait "$LIAR_PID" 2>/dev/null; LIAR_PID=""; }
+  liar "withhold:1000000"
+  expect 0 "audit verify: the lying node's program, honest (control)" -- K aud --node "$LIE_NODE" --json audit verify
+  check "control: OK, the whole copied chain" -- jt 'd["ok"] and d["blocks"]==d["node_height"] and d["node_height"]>2'
+  H=$(jv 'd["node_height"]')
+  unliar
+  liar "withhold:2"
+  expect 1 "audit verify: a node that stops serving at block 2" -- K aud --node "$LIE_NODE" --json audit verify
+  check "withheld block: not ok, FAILED at 2, named" -- \
+    jt 'not d["ok"] and d["bad_block"]==2 and "did not serve block 2" in d["message"]'
+  unliar
+  liar "taller"
+  expect 1 "audit verify: a node that claims one block more than it has" -- K aud --node "$LIE_NODE" --json audit verify
+  check "claimed block: not ok, FAILED at the claimed height $((H + 1))" -- \
+    jt "not d['ok'] and d['bad_block']==$((H + 1)) and d['node_height']==$((H + 1))"
+  unliar
+  liar "tip"
+  expect 1 "audit verify: a node that reports another tip hash" -- K aud --node "$LIE_NODE" --json audit verify
+  check "other tip: not ok, the tip differs from the verified chain" -- \
+    jt "not d['ok'] and d['bad_block']==$H and 'differs from the verified chain' in d['message']"
+  unliar
+  liar "flip:2"
+  expect 1 "audit verify: a node that serves block 2 with a byte changed" -- K aud --node "$LIE_NODE" audit verify
+  check "changed block: FAILED at block 2" -- out_has "FAILED at block 2"
+  unliar
+else
+  failed "LYING_NODE is not set: the auditor's checks against a lying node did not run"
+fi
 
 echo
 echo "$PASSES passed, $FAILS failed"
