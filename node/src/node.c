@@ -129,6 +129,24 @@ static void node_stop(struct node *n, int code);
 
 /* ============================================================ sending */
 
+/* What could not be queued for a peer. A wallet (or auditor) whose
+ * answers pile up unread is disconnected: dropping an answer would leave
+ * it waiting for one that never comes, and it reconnects and asks again.
+ * A node peer loses the message: consensus sends again when its timeouts
+ * fire, and block sync fills gaps. */
+static void send_failed(struct peer_info *pi, uint32_t type, int rc)
+{
+  if (rc == SP_E_STATE)
+    return; /* closing already */
+  if (rc == SP_E_BUFFER && sp_peer_role(pi->p) == SP_ROLE_WALLET) {
+    LOG_W(0, sp_peer_pk(pi->p), "%.0f MiB of answers not read: disconnecting",
+          (double)sp_peer_queued(pi->p) / (1024.0 * 1024.0));
+    sp_peer_close(pi->p, "answers not read: output queue full");
+    return;
+  }
+  LOG_W(0, sp_peer_pk(pi->p), "cannot send %s: %s", sp_msg_type_name(type), sp_strerror(rc));
+}
+
 static void send_msg(struct peer_info *pi, const struct sp_msg *m)
 {
   struct sp_buf b;
@@ -136,8 +154,7 @@ static void send_msg(struct peer_info *pi, const struct sp_msg *m)
   if (sp_msg_encode(m, &b) == SP_OK) {
     int rc = sp_peer_send(pi->p, b.data, b.len);
     if (rc)
-      LOG_W(0, sp_peer_pk(pi->p), "cannot send %s: %s", sp_msg_type_name(m->type),
-            sp_strerror(rc));
+      send_failed(pi, m->type, rc);
   } else {
     LOG_E(0, sp_peer_pk(pi->p), "cannot encode %s", sp_msg_type_name(m->type));
   }
@@ -949,8 +966,9 @@ static void on_blocks_q(struct node *n, struct peer_info *pi, const struct sp_ms
   sp_wr_uint(&out, m->req_id);
   sp_wr_array(&out, count);
   sp_buf_append(&out, items.data, items.len);
-  if (out.err == 0)
-    sp_peer_send(pi->p, out.data, out.len);
+  int rc = out.err ? out.err : sp_peer_send(pi->p, out.data, out.len);
+  if (rc)
+    send_failed(pi, SP_MSG_BLOCKS_A, rc);
   sp_buf_free(&items);
   sp_buf_free(&blk);
   sp_buf_free(&out);

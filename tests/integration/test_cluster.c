@@ -1170,6 +1170,50 @@ static void bad_connections(void **state)
   assert_int_equal(cl_status(cl, node, &st), 0);
   cl_log("(i) wallets hanging up on 300 pipelined answers: node still up");
 
+  /* (j) the authority asks for blocks without reading the answers: once
+   * its queue passes the bound the node disconnects it (an answer is never
+   * dropped silently), and keeps serving others. Bounded: 200,000
+   * requests, then one every 50 ms, for at most 60 s. */
+  struct sp_secure_config acfg = wallet_cfg(cl, &cl->authority);
+  assert_int_equal(cl_raw_session_open(&rs, port, &acfg), 0);
+  assert_int_equal(cl_raw_session_pump(&rs, 10000, true, NULL, 0, NULL), 2);
+  {
+    struct sp_buf pl, recs;
+    sp_buf_init(&pl, 4096);
+    sp_buf_init(&recs, 1 << 20);
+    struct sp_msg bq = {.type = SP_MSG_BLOCKS_Q};
+    bq.u.blocks_q.from = 1;
+    bq.u.blocks_q.count = SP_MAX_BLOCKS_PER_RESPONSE;
+    int64_t end = cl_now_ms() + 60000;
+    int sent = 0;
+    bool cut = false;
+    while (!cut && cl_now_ms() < end) {
+      if (sent >= 200000)
+        cl_sleep_ms(50); /* enough asked: one request now and then, until reset */
+      sp_buf_reset(&recs);
+      for (int k = 0; k < (sent < 200000 ? 500 : 1); k++, sent++) {
+        bq.req_id = (uint32_t)sent + 1;
+        sp_buf_reset(&pl);
+        assert_int_equal(sp_msg_encode(&bq, &pl), 0);
+        assert_int_equal(sp_secure_queue(rs.s, pl.data, pl.len, &recs), 0);
+      }
+      assert_int_equal(sp_secure_flush(rs.s, &recs), 0);
+      cut = cl_raw_send(rs.fd, recs.data, recs.len) != 0; /* reset once closed */
+    }
+    sp_buf_free(&pl);
+    sp_buf_free(&recs);
+    if (!cut)
+      fail_msg("(j) %d block requests left unread: the node kept the connection", sent);
+    cl_raw_session_close(&rs);
+    const char *dead = cl_dead(&cl->node[node].pid);
+    if (dead)
+      fail_msg("(j) node %d died: %s", node, dead);
+    assert_int_equal(cl_status(cl, node, &st), 0);
+    assert_true(cl_file_contains(cl->node[node].log, "of answers not read: disconnecting"));
+    cl_log("(j) %d block requests whose answers were not read: disconnected, node still up",
+           sent);
+  }
+
   /* (b') closed by the handshake deadline (5 s), well within the bound */
   if (cl_raw_wait_closed(slow, 15000) != 0)
     fail_msg("(b') a half-sent HELLO kept its connection for 15 s");
