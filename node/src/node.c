@@ -950,22 +950,15 @@ static void on_blocks_q(struct node *n, struct peer_info *pi, const struct sp_ms
     if (sp_ledger_block(n->l, h, &blk, &cert, &has) || !has)
       break;
     size_t mark = items.len;
-    sp_wr_array(&items, 2);
-    sp_buf_append(&items, blk.data, blk.len);
-    sp__cert_write(&items, &cert);
-    if (items.err) {
+    sp_msg_blocks_item(&items, blk.data, blk.len, &cert);
+    if (items.err) { /* full: the rest in the next answer */
       items.len = mark;
       items.err = 0;
       break;
     }
     count++;
   }
-  sp_wr_array(&out, 4);
-  sp_wr_uint(&out, SP_FORMAT_VERSION);
-  sp_wr_uint(&out, SP_MSG_BLOCKS_A);
-  sp_wr_uint(&out, m->req_id);
-  sp_wr_array(&out, count);
-  sp_buf_append(&out, items.data, items.len);
+  sp_msg_blocks_a(&out, m->req_id, count, &items);
   int rc = out.err ? out.err : sp_peer_send(pi->p, out.data, out.len);
   if (rc)
     send_failed(pi, SP_MSG_BLOCKS_A, rc);

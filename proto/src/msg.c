@@ -582,3 +582,22 @@ int sp_auth_signbytes(const uint8_t pk[static SP_PK_LEN], uint32_t role,
 {
   ENCODE_INTO(out, w_auth_signed(out, pk, role, own_eph, peer_eph));
 }
+
+void sp_msg_blocks_item(struct sp_buf *items, const uint8_t *block, size_t len,
+                        const struct sp_cert *cert)
+{
+  sp_wr_array(items, 2);
+  sp_buf_append(items, block, len);
+  sp__cert_write(items, cert);
+}
+
+void sp_msg_blocks_a(struct sp_buf *out, uint32_t req_id, uint32_t count,
+                     const struct sp_buf *items)
+{
+  sp_wr_array(out, 4);
+  sp_wr_uint(out, SP_FORMAT_VERSION);
+  sp_wr_uint(out, SP_MSG_BLOCKS_A);
+  sp_wr_uint(out, req_id);
+  sp_wr_array(out, count);
+  sp_buf_append(out, items->data, items->len);
+}

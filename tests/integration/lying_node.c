@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fake_node.h"
 #include "sp/ledger.h"
 #include "sp/proto.h"
 #include "sp/secure.h"
@@ -47,20 +48,6 @@ static int die(const char *what)
 {
   fprintf(stderr, "lying_node: %s\n", what);
   return 1;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
 }
 
 struct liar {
@@ -105,7 +92,7 @@ static void flip(struct sp_buf *blk)
   fprintf(stderr, "lying_node: changed byte %zu of %zu\n", at, blk->len);
 }
 
-/* BLOCKS_A as the node builds it: stored bytes spliced in. */
+/* BLOCKS_A as the node builds it (node.c on_blocks_q). */
 static void blocks_a(const struct liar *z, uint32_t req, uint64_t from, uint32_t want,
                      struct sp_buf *out)
 {
@@ -127,9 +114,7 @@ static void blocks_a(const struct liar *z, uint32_t req, uint64_t from, uint32_t
     if (z->lie == L_FLIP && h == z->at)
       flip(&blk);
     size_t mark = items.len;
-    sp_wr_array(&items, 2);
-    sp_buf_append(&items, blk.data, blk.len);
-    sp__cert_write(&items, &cert);
+    sp_msg_blocks_item(&items, blk.data, blk.len, &cert);
     if (items.err) {
       items.len = mark;
       items.err = 0;
@@ -137,69 +122,24 @@ static void blocks_a(const struct liar *z, uint32_t req, uint64_t from, uint32_t
     }
     count++;
   }
-  sp_wr_array(out, 4);
-  sp_wr_uint(out, SP_FORMAT_VERSION);
-  sp_wr_uint(out, SP_MSG_BLOCKS_A);
-  sp_wr_uint(out, req);
-  sp_wr_array(out, count);
-  sp_buf_append(out, items.data, items.len);
+  sp_msg_blocks_a(out, req, count, &items);
   sp_buf_free(&items);
   sp_buf_free(&blk);
 }
 
-static void serve(const struct liar *z, int fd)
+static int lie_answer(void *ctx, const struct sp_msg *q, struct sp_secure *s,
+                      struct sp_buf *out)
 {
-  uint8_t pk[SP_PK_LEN], sk[SP_SK_LEN];
-  crypto_sign_keypair(pk, sk);
-  struct sp_secure_config cfg = {.initiator = 0, .chain_id = z->chain_id, .pk = pk, .sk = sk,
-                                 .role = SP_ROLE_OBSERVER, .agent = "lying_node"};
-  struct sp_secure *s = NULL;
-  struct sp_buf out, ans;
-  sp_buf_init(&out, 2 * SP_MAX_FRAME);
+  const struct liar *z = ctx;
+  struct sp_buf ans;
   sp_buf_init(&ans, SP_MAX_FRAME);
-  if (sp_secure_new(&cfg, &s) || sp_secure_start(s, &out) || write_all(fd, out.data, out.len))
-    goto done;
-  static uint8_t in[1 << 16];
-  while (!stop) {
-    struct pollfd pf = {.fd = fd, .events = POLLIN};
-    if (poll(&pf, 1, 1000) <= 0)
-      continue;
-    ssize_t r = read(fd, in, sizeof(in));
-    if (r <= 0)
-      break;
-    size_t off = 0;
-    while (off < (size_t)r || sp_secure_has_message(s)) {
-      size_t used = 0, len = 0;
-      const uint8_t *msg = NULL;
-      sp_buf_reset(&out);
-      int rc = sp_secure_feed(s, in + off, (size_t)r - off, &used, &out, &msg, &len);
-      off += used;
-      if (rc < 0)
-        goto done;
-      if (rc == 1) {
-        struct sp_msg q;
-        if (sp_msg_decode(msg, len, &q) != SP_OK)
-          goto done;
-        sp_buf_reset(&ans);
-        if (q.type == SP_MSG_STATUS_Q)
-          status_a(z, q.req_id, &ans);
-        else if (q.type == SP_MSG_BLOCKS_Q)
-          blocks_a(z, q.req_id, q.u.blocks_q.from, q.u.blocks_q.count, &ans);
-        sp_msg_clear(&q);
-        if (ans.len && (ans.err || sp_secure_seal(s, ans.data, ans.len, &out)))
-          goto done;
-      }
-      if (out.len && write_all(fd, out.data, out.len))
-        goto done;
-      if (rc == 0)
-        break;
-    }
-  }
-done:
-  sp_secure_free(s);
-  sp_buf_free(&out);
+  if (q->type == SP_MSG_STATUS_Q)
+    status_a(z, q->req_id, &ans);
+  else if (q->type == SP_MSG_BLOCKS_Q)
+    blocks_a(z, q->req_id, q->u.blocks_q.from, q->u.blocks_q.count, &ans);
+  int rc = ans.err || (ans.len && sp_secure_seal(s, ans.data, ans.len, out));
   sp_buf_free(&ans);
-  close(fd);
+  return rc;
 }
 
 int main(int argc, char **argv)
@@ -258,8 +198,12 @@ int main(int argc, char **argv)
     if (poll(&pf, 1, 500) <= 0)
       continue;
     int fd = accept(ls, NULL, NULL);
-    if (fd >= 0)
-      serve(&z, fd);
+    char why[128];
+    if (fd >= 0) {
+      fk_serve(fd, z.chain_id, "lying_node", &stop, lie_answer, &z, why, sizeof(why));
+      if (why[0])
+        fprintf(stderr, "lying_node: %s\n", why);
+    }
   }
   close(ls);
   sp_ledger_close(z.l);

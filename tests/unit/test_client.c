@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "fake_node.h"
 #include "sp/secure.h"
 #include "sp/proto.h"
 
@@ -40,23 +41,10 @@ struct fake {
   int listen_fd, port;
   enum mode mode;
   pthread_t thread;
+  size_t answered;
   int failed; /* what went wrong in the fake, for the test to report */
   char why[128];
 };
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
 
 static void fake_fail(struct fake *f, const char *why)
 {
@@ -115,8 +103,26 @@ static void answer(struct sp_msg *a, const struct sp_msg *q)
   }
 }
 
-/* One connection: the handshake, then every request is answered; before
- * each answer after the first, STRAYS messages nobody asked for. */
+/* Every request is answered; before each answer after the first, STRAYS
+ * messages nobody asked for. */
+static int fake_answer(void *ctx, const struct sp_msg *q, struct sp_secure *s,
+                       struct sp_buf *out)
+{
+  struct fake *f = ctx;
+  struct sp_msg a;
+  bool alone = f->mode == M_SEPARATE;
+  for (uint32_t i = 0; f->answered > 0 && i < STRAYS; i++) {
+    stray(&a, i);
+    if (put(s, &a, alone, out) != SP_OK)
+      return -1;
+  }
+  answer(&a, q);
+  if (put(s, &a, alone, out) != SP_OK)
+    return -1;
+  f->answered++;
+  return 0;
+}
+
 static void *fake_run(void *arg)
 {
   struct fake *f = arg;
@@ -125,64 +131,10 @@ static void *fake_run(void *arg)
     fake_fail(f, "accept");
     return NULL;
   }
-  uint8_t pk[SP_PK_LEN], sk[SP_SK_LEN];
-  crypto_sign_keypair(pk, sk);
-  struct sp_secure_config cfg = {.initiator = 0, .chain_id = CHAIN, .pk = pk, .sk = sk,
-                                 .role = SP_ROLE_OBSERVER, .agent = "fake"};
-  struct sp_secure *s = NULL;
-  struct sp_buf out;
-  sp_buf_init(&out, 4 * SP_MAX_FRAME);
-  if (sp_secure_new(&cfg, &s) || sp_secure_start(s, &out) || write_all(fd, out.data, out.len)) {
-    fake_fail(f, "secure start");
-    goto done;
-  }
-  static uint8_t in[1 << 16];
-  size_t answered = 0;
-  for (;;) {
-    ssize_t r = read(fd, in, sizeof(in));
-    if (r <= 0)
-      break; /* the client closed */
-    size_t off = 0;
-    while (off < (size_t)r || sp_secure_has_message(s)) {
-      size_t used = 0, len = 0;
-      const uint8_t *msg = NULL;
-      sp_buf_reset(&out);
-      int rc = sp_secure_feed(s, in + off, (size_t)r - off, &used, &out, &msg, &len);
-      off += used;
-      if (rc < 0) {
-        fake_fail(f, sp_strerror(rc));
-        goto done;
-      }
-      if (rc == 1) {
-        struct sp_msg q, a;
-        if (sp_msg_decode(msg, len, &q) != SP_OK) {
-          fake_fail(f, "undecodable request");
-          goto done;
-        }
-        bool alone = f->mode == M_SEPARATE;
-        for (uint32_t i = 0; answered > 0 && i < STRAYS; i++) {
-          stray(&a, i);
-          if (put(s, &a, alone, &out) != SP_OK)
-            fake_fail(f, "stray");
-        }
-        answer(&a, &q);
-        if (put(s, &a, alone, &out) != SP_OK || sp_secure_flush(s, &out) != SP_OK)
-          fake_fail(f, "answer");
-        answered++;
-        sp_msg_clear(&q);
-      }
-      if (out.len && write_all(fd, out.data, out.len)) {
-        fake_fail(f, "write");
-        goto done;
-      }
-      if (rc == 0)
-        break;
-    }
-  }
-done:
-  sp_secure_free(s);
-  sp_buf_free(&out);
-  close(fd);
+  char why[128];
+  fk_serve(fd, CHAIN, "fake", NULL, fake_answer, f, why, sizeof(why));
+  if (why[0])
+    fake_fail(f, why);
   return NULL;
 }
 

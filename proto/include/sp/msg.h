@@ -224,6 +224,15 @@ int sp_msg_encode(const struct sp_msg *m, struct sp_buf *out);
 int sp_msg_decode(const uint8_t *p, size_t n, struct sp_msg *m);
 void sp_msg_clear(struct sp_msg *m); /* accepts NULL */
 
+/* BLOCKS_A from stored block bytes, spliced in without decoding them:
+ * sp_msg_blocks_item appends one [block, cert] item to items (the block's
+ * encoding as stored), sp_msg_blocks_a writes the whole message of `count`
+ * such items to out. Errors are the buffers' (b->err). */
+void sp_msg_blocks_item(struct sp_buf *items, const uint8_t *block, size_t len,
+                        const struct sp_cert *cert);
+void sp_msg_blocks_a(struct sp_buf *out, uint32_t req_id, uint32_t count,
+                     const struct sp_buf *items);
+
 /* Bytes a handshake AUTH signature covers (see docs/protocol.md):
  * [1, pk, role, own ephemeral, peer ephemeral], in the handshake domain. */
 int sp_auth_signbytes(const uint8_t pk[static SP_PK_LEN], uint32_t role,
