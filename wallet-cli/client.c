@@ -178,8 +178,10 @@ int sp_client_connect(struct sp_client **out, const char *host, int port,
 {
   struct sp_client *c = calloc(1, sizeof(*c));
   if (c)
-    sp_buf_init(&c->outq, OUTQ_FLUSH + SP_FRAME_HEADER + SP_SECURE_ITEM_HEADER + SP_MAX_FRAME +
-                              SP_SECURE_ABYTES);
+    /* what queue_raw leaves below OUTQ_FLUSH, sealed when a message of the
+     * largest size follows, and then that message's own record */
+    sp_buf_init(&c->outq, OUTQ_FLUSH + SP_MAX_FRAME +
+                              2 * (SP_FRAME_HEADER + SP_SECURE_ITEM_HEADER + SP_SECURE_ABYTES));
   if (c == NULL) {
     snprintf(err, errcap, "out of memory");
     return -1;

@@ -20,9 +20,11 @@
  * Memory. Reads land in one buffer per net (consumed before the read
  * callback returns); only the bytes left over when the application pauses a
  * peer mid-read are copied, at most one read's worth per paused peer. The
- * secure channel bounds every frame (HELLO 72 bytes, AUTH 188, then max_msg).
- * Output is one uv_write per record, owned by its request and freed in the
- * write callback; sp_peer_send refuses to pass max_out_queue, and the
+ * secure channel bounds every frame (HELLO 72 bytes, AUTH 188, then
+ * max_msg + 21). Output is sealed once per loop turn, one record for what
+ * was queued, and handed to libuv as one write per connection, owned by
+ * its request and freed in the write callback; sp_peer_send refuses to
+ * pass max_out_queue, and the
  * handshake output is bounded by construction (one HELLO, one header, one
  * AUTH per connection). */
 #include "net.h"
@@ -106,7 +108,7 @@ struct sp_peer {
   struct sp_buf out;    /* sealed records waiting for the flush */
   int is_dirty;         /* on net.dirty */
   struct sp_peer *dirty_next;
-  size_t queued;        /* bytes in out or handed to uv_write, not yet confirmed */
+  size_t inflight;      /* bytes handed to uv_write, not yet confirmed */
 
   uint8_t *pend; /* unprocessed input kept while paused */
   size_t pend_off, pend_len;
@@ -146,6 +148,7 @@ struct wreq {
 
 static void conn_close(struct sp_peer *p, const char *reason);
 static void on_flush_check(uv_check_t *h);
+static void on_resume(uv_timer_t *t);
 static void dial_start(struct dial *d);
 static void on_dial_timer(uv_timer_t *t);
 
@@ -230,9 +233,10 @@ int sp_net_new(struct sp_net **out, const struct sp_net_config *cfg)
   n->max_msg = cfg->max_msg ? cfg->max_msg : SP_MAX_FRAME;
   /* 0: room for two of the largest records, so any one message can be sent
    * while another is still on its way. */
-  n->max_out_queue = cfg->max_out_queue
-                         ? cfg->max_out_queue
-                         : 2 * (SP_FRAME_HEADER + n->max_msg + SP_SECURE_ABYTES);
+  n->max_out_queue =
+      cfg->max_out_queue
+          ? cfg->max_out_queue
+          : 2 * (2 * (SP_FRAME_HEADER + SP_SECURE_ITEM_HEADER + SP_SECURE_ABYTES) + n->max_msg);
   n->handshake_timeout_ms =
       cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : NET_HANDSHAKE_TIMEOUT_MS;
   n->cb = cfg->cb;
@@ -438,16 +442,15 @@ static void on_written(uv_write_t *req, int status)
 {
   struct wreq *w = req->data;
   struct sp_peer *p = w->p;
-  p->queued -= w->len;
+  p->inflight -= w->len;
   free(w->data);
   free(w);
   if (status < 0 && status != UV_ECANCELED)
     conn_close(p, uv_strerror(status));
 }
 
-/* Queue data[0..len) (malloc'd, ownership passes here) on p's stream;
- * counted already in p->queued if `counted`. */
-static int conn_write_counted(struct sp_peer *p, uint8_t *data, size_t len, bool counted)
+/* Queue data[0..len) (malloc'd, ownership passes here) on p's stream. */
+static int conn_write(struct sp_peer *p, uint8_t *data, size_t len)
 {
   struct wreq *w = malloc(sizeof(*w));
   if (w == NULL) {
@@ -462,21 +465,23 @@ static int conn_write_counted(struct sp_peer *p, uint8_t *data, size_t len, bool
   uv_buf_t b = uv_buf_init((char *)data, (unsigned int)len);
   int rc = uv_write(&w->req, (uv_stream_t *)&p->tcp, &b, 1, on_written);
   if (rc < 0) {
-    if (counted)
-      p->queued -= len;
     free(data);
     free(w);
     conn_close(p, uv_strerror(rc));
     return SP_E_STATE;
   }
-  if (!counted)
-    p->queued += len;
+  p->inflight += len;
   return SP_OK;
 }
 
-static int conn_write(struct sp_peer *p, uint8_t *data, size_t len)
+/* Bytes not yet written: handed to libuv, sealed in out, or in the batch
+ * of the next record. Computed, not counted: a batch the secure channel
+ * discards (it failed) or a connection closing leaves nothing behind. */
+static size_t queued_bytes(const struct sp_peer *p)
 {
-  return conn_write_counted(p, data, len, false);
+  if (p->closing) /* nothing more leaves; writes in flight are cancelled */
+    return p->inflight;
+  return p->inflight + p->out.len + (p->sec ? sp_secure_queued(p->sec) : 0);
 }
 
 /* Hand every connection's waiting records to libuv. */
@@ -486,24 +491,17 @@ static void flush_all(struct sp_net *n)
     struct sp_peer *p = n->dirty;
     n->dirty = p->dirty_next;
     p->is_dirty = 0;
-    if (!p->closing) {
-      size_t before = p->out.len + sp_secure_queued(p->sec);
-      int rc = sp_secure_flush(p->sec, &p->out);
-      p->queued += p->out.len + sp_secure_queued(p->sec) - before;
-      if (rc) {
-        conn_close(p, sp_strerror(rc));
-        continue;
-      }
-    }
+    int rc = p->closing ? SP_OK : sp_secure_flush(p->sec, &p->out);
+    if (rc)
+      conn_close(p, sp_strerror(rc));
     if (p->closing || p->out.len == 0) {
-      p->queued -= p->out.len;
       sp_buf_reset(&p->out);
       continue;
     }
     uint8_t *data = p->out.data;
     size_t len = p->out.len;
     sp_buf_init(&p->out, n->max_out_queue);
-    conn_write_counted(p, data, len, true);
+    conn_write(p, data, len);
   }
   uv_idle_stop(&n->flush_idle);
 }
@@ -537,15 +535,15 @@ int sp_peer_send(struct sp_peer *p, const uint8_t *msg, size_t n)
     return SP_E_FRAME_EMPTY;
   if (n > p->net->max_msg)
     return SP_E_FRAME_TOO_BIG;
-  size_t rec = SP_FRAME_HEADER + SP_SECURE_ITEM_HEADER + n + SP_SECURE_ABYTES;
-  if (rec > p->net->max_out_queue || p->queued > p->net->max_out_queue - rec)
+  /* room for it in a record of its own, and for the batch sealed first */
+  size_t rec = 2 * (SP_FRAME_HEADER + SP_SECURE_ITEM_HEADER + SP_SECURE_ABYTES) + n;
+  size_t queued = queued_bytes(p);
+  if (rec > p->net->max_out_queue || queued > p->net->max_out_queue - rec)
     return SP_E_BUFFER;
   /* queued now, sealed with the others of this loop iteration (flush_all) */
-  size_t before = p->out.len + sp_secure_queued(p->sec);
   int rc = sp_secure_queue(p->sec, msg, n, &p->out);
   if (rc)
     return rc;
-  p->queued += p->out.len + sp_secure_queued(p->sec) - before;
   if (!p->is_dirty) {
     struct sp_net *net = p->net;
     p->is_dirty = 1;
@@ -585,15 +583,25 @@ static void conn_established(struct sp_peer *p)
   }
 }
 
-/* Feed p[0..len) to the secure channel, delivering every message, until
- * the input is used up or the peer is paused or closed. Returns the bytes
- * consumed. */
+/* Messages handed to the application per read callback or resume: one
+ * record may hold a million tiny messages, and the loop must get back to
+ * its timers and other connections in between (the rest follows through
+ * the resume timer). */
+#define FEED_BUDGET 1024
+/* The resume after a spent budget waits 1 ms: libuv 1.44 runs a timer
+ * started with 0 from its own callback again in the same pass, before any
+ * I/O, so 0 would not let the loop turn. */
+#define FEED_YIELD_MS 1
+
+/* Feed p[0..len) to the secure channel, delivering its messages, until the
+ * input is used up, FEED_BUDGET messages were delivered, or the peer is
+ * paused or closed. Returns the bytes consumed. */
 static size_t conn_feed(struct sp_peer *p, const uint8_t *data, size_t len)
 {
   struct sp_net *n = p->net;
-  size_t off = 0;
-  while ((off < len || sp_secure_has_message(p->sec)) && !p->closing && !p->paused &&
-         !n->closing) {
+  size_t off = 0, given = 0;
+  while ((off < len || sp_secure_has_message(p->sec)) && given < FEED_BUDGET && !p->closing &&
+         !p->paused && !n->closing) {
     size_t used = 0, mlen = 0;
     const uint8_t *msg = NULL;
     int rc = sp_secure_feed(p->sec, data + off, len - off, &used, &p->hs_out, &msg, &mlen);
@@ -621,10 +629,18 @@ static size_t conn_feed(struct sp_peer *p, const uint8_t *data, size_t len)
         break;
       }
     }
-    if (rc == 1 && n->cb.on_message)
+    if (rc == 1 && n->cb.on_message) {
+      given++;
       n->cb.on_message(n->cb.ctx, p, msg, mlen);
+    }
   }
   return off;
+}
+
+/* More to deliver from what was already read (the budget ran out). */
+static bool conn_more(const struct sp_peer *p, size_t used, size_t len)
+{
+  return used < len || sp_secure_has_message(p->sec);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -640,8 +656,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   const uint8_t *data = p->net->rbuf;
   size_t len = (size_t)nread;
   size_t used = conn_feed(p, data, len);
-  if (used < len && p->paused && !p->closing && !p->net->closing) {
-    /* Paused from inside on_message: keep the rest for the resume. */
+  if (p->closing || p->net->closing || !conn_more(p, used, len))
+    return;
+  if (!p->paused) {
+    /* the budget ran out: no more reads until the resume timer has
+     * delivered the rest, in order */
+    uv_read_stop((uv_stream_t *)&p->tcp);
+    uv_timer_start(&p->timer, on_resume, FEED_YIELD_MS, 0);
+  }
+  if (used < len) {
+    /* Paused from inside on_message, or out of budget: keep the rest. */
     p->pend = malloc(len - used);
     if (p->pend == NULL) {
       conn_close(p, "out of memory");
@@ -683,6 +707,10 @@ static void on_resume(uv_timer_t *t)
     p->pend_off += conn_feed(p, p->pend + p->pend_off, p->pend_len - p->pend_off);
     if (p->closing || p->paused || p->net->closing)
       return;
+    if (conn_more(p, p->pend_off, p->pend_len)) {
+      uv_timer_start(&p->timer, on_resume, FEED_YIELD_MS, 0); /* out of budget: later */
+      return;
+    }
     free(p->pend);
     p->pend = NULL;
     p->pend_off = p->pend_len = 0;
@@ -691,6 +719,10 @@ static void on_resume(uv_timer_t *t)
     conn_feed(p, &none, 0); /* the rest of the record it was paused in */
     if (p->closing || p->paused || p->net->closing)
       return;
+    if (sp_secure_has_message(p->sec)) {
+      uv_timer_start(&p->timer, on_resume, FEED_YIELD_MS, 0);
+      return;
+    }
   }
   conn_read_start(p);
 }
@@ -966,7 +998,7 @@ const char *sp_peer_addr(const struct sp_peer *p)
 
 size_t sp_peer_queued(const struct sp_peer *p)
 {
-  return p->queued;
+  return queued_bytes(p);
 }
 
 void *sp_peer_user(const struct sp_peer *p)

@@ -287,21 +287,28 @@ static int check_app_msg(const struct sp_secure *s, const uint8_t *m, size_t n)
   return SP_OK;
 }
 
+/* Seal the batch as one record; the buffer stays for the next batch. */
+static int seal_batch(struct sp_secure *s, struct sp_buf *out)
+{
+  int rc = put_record(s, s->bt, s->bt_len, out);
+  if (rc == SP_OK) {
+    sodium_memzero(s->bt, s->bt_len);
+    s->bt_len = 0;
+  }
+  return rc;
+}
+
 int sp_secure_flush(struct sp_secure *s, struct sp_buf *out)
 {
   if (s->st == ST_FAILED)
     return s->err;
   if (s->bt_len == 0)
     return SP_OK;
-  int rc = put_record(s, s->bt, s->bt_len, out);
-  if (rc == SP_OK) {
-    sodium_memzero(s->bt, s->bt_len);
-    s->bt_len = 0;
-    if (s->bt_cap > SP_SECURE_BATCH_KEEP) { /* after a block: give the memory back */
-      free(s->bt);
-      s->bt = NULL;
-      s->bt_cap = 0;
-    }
+  int rc = seal_batch(s, out);
+  if (rc == SP_OK && s->bt_cap > SP_SECURE_BATCH_KEEP) { /* after a block: give it back */
+    free(s->bt);
+    s->bt = NULL;
+    s->bt_cap = 0;
   }
   return rc;
 }
@@ -311,24 +318,33 @@ int sp_secure_queue(struct sp_secure *s, const uint8_t *m, size_t n, struct sp_b
   int rc = check_app_msg(s, m, n);
   if (rc)
     return rc;
-  size_t item = SP_SECURE_ITEM_HEADER + n;
-  /* a record holds at most one message of the largest size */
-  if (s->bt_len > 0 && s->bt_len + item > SP_SECURE_ITEM_HEADER + s->max_msg &&
-      (rc = sp_secure_flush(s, out)))
-    return rc;
-  if (s->bt_len + item > s->bt_cap) {
-    size_t cap = s->bt_cap ? s->bt_cap : 4096;
-    while (cap < s->bt_len + item)
+  size_t item = SP_SECURE_ITEM_HEADER + n, limit = SP_SECURE_ITEM_HEADER + s->max_msg;
+  /* a record holds at most one message of the largest size: when m does
+   * not fit, the batch so far is sealed first */
+  bool seal_first = s->bt_len > 0 && s->bt_len + item > limit;
+  size_t need = (seal_first ? 0 : s->bt_len) + item;
+  uint8_t *room = NULL; /* a bigger buffer, allocated before anything changes */
+  size_t cap = s->bt_cap;
+  if (need > cap) {
+    cap = cap ? cap : 4096;
+    while (cap < need)
       cap *= 2;
-    uint8_t *bt = malloc(cap);
-    if (bt == NULL)
+    if (cap > limit)
+      cap = need > limit ? need : limit;
+    if ((room = malloc(cap)) == NULL)
       return SP_E_NOMEM;
+  }
+  if (seal_first && (rc = seal_batch(s, out))) {
+    free(room);
+    return rc;
+  }
+  if (room) {
     if (s->bt) {
-      memcpy(bt, s->bt, s->bt_len);
+      memcpy(room, s->bt, s->bt_len);
       sodium_memzero(s->bt, s->bt_cap);
       free(s->bt);
     }
-    s->bt = bt;
+    s->bt = room;
     s->bt_cap = cap;
   }
   uint8_t *d = s->bt + s->bt_len;

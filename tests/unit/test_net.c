@@ -125,6 +125,8 @@ struct node {
   char peer_addr[64];
   char reason[128];
   int send_in_close; /* sp_peer_send's answer inside on_close */
+  size_t queued_at_close; /* sp_peer_queued inside on_close */
+  size_t since_turn, most_per_turn; /* messages since the last check phase, and the most */
   uint32_t sent; /* sequence number of the next message we send */
   size_t msgs;   /* messages received */
   size_t bad;    /* of which not the expected bytes */
@@ -162,6 +164,8 @@ static int node_on_open(void *ctx, struct sp_peer *p)
 static void node_on_message(void *ctx, struct sp_peer *p, const uint8_t *msg, size_t n)
 {
   struct node *nd = ctx;
+  if (++nd->since_turn > nd->most_per_turn)
+    nd->most_per_turn = nd->since_turn;
   if (nd->net_closed)
     nd->after_close++;
   assert_ptr_equal(sp_peer_user(p), nd);
@@ -186,6 +190,7 @@ static void node_on_close(void *ctx, struct sp_peer *p, const char *reason)
   if (nd->net_closed)
     nd->after_close++;
   nd->closes++;
+  nd->queued_at_close = sp_peer_queued(p);
   snprintf(nd->reason, sizeof(nd->reason), "%s", reason);
   static const uint8_t m[] = {0x93, 0x01, 0x0d, 0x00};
   nd->send_in_close = sp_peer_send(p, m, sizeof(m));
@@ -795,10 +800,12 @@ static void test_backpressure(void **state)
     }
   }
   assert_int_equal(rc, SP_E_BUFFER);
-  /* each send needs room for a record of its own, and takes its length
-   * and bytes in the batch the loop seals (one record for all of them) */
+  /* each send needs room for a record of its own and for sealing the
+   * batch before it, and takes its length and bytes in the batch the loop
+   * seals (one record for all of them) */
+  size_t rec = 2 * (SP_FRAME_HEADER + SP_SECURE_ITEM_HEADER + SP_SECURE_ABYTES) + msz;
   size_t want = 0;
-  while ((want + 1) * (SP_SECURE_ITEM_HEADER + msz) + REC_OVERHEAD <= qmax)
+  while (want * (SP_SECURE_ITEM_HEADER + msz) + rec <= qmax)
     want++;
   assert_int_equal(ok, want);
   assert_int_equal(sp_peer_queued(b.peer), ok * (SP_SECURE_ITEM_HEADER + msz));
@@ -939,6 +946,70 @@ static void test_config(void **state)
   fx_fini(&fx);
 }
 
+static void on_turn(uv_check_t *h)
+{
+  struct node *nd = h->data;
+  nd->since_turn = 0;
+}
+
+/* 5,000 messages sent in one turn travel in one record; the receiver hands
+ * them out at most 1,024 at a time, its loop turning in between (its
+ * timers and other connections get their turn), in order, none lost.
+ * (UV_RUN_ONCE runs timers before and after I/O, so two resumes may fall
+ * between two check phases: at most 2,048 messages there.) */
+static void test_feed_budget(void **state)
+{
+  (void)state;
+  struct fixture fx;
+  fx_init(&fx);
+  struct node a, b;
+  node_init(&a, &fx, OPTS(.seed = 'A'));
+  node_init(&b, &fx, OPTS(.seed = 'B'));
+  int port = node_listen(&a);
+  assert_int_equal(sp_net_dial(b.net, "127.0.0.1", port, a.pk), SP_OK);
+  WAIT_UNTIL(&fx, a.opens == 1 && b.opens == 1);
+  uv_check_t turn;
+  uv_check_init(&fx.loop, &turn);
+  turn.data = &a;
+  uv_check_start(&turn, on_turn);
+  a.most_per_turn = a.since_turn = 0;
+  for (int i = 0; i < 5000; i++)
+    node_send(&b, 8);
+  WAIT_UNTIL(&fx, a.msgs == 5000);
+  assert_int_equal(a.bad, 0);
+  if (a.most_per_turn > 2048)
+    fail_msg("%zu messages between two check phases", a.most_per_turn);
+  uv_close((uv_handle_t *)&turn, NULL);
+  node_close(&a);
+  node_close(&b);
+  WAIT_UNTIL(&fx, a.dones == 1 && b.dones == 1);
+  fx_fini(&fx);
+}
+
+/* A message queued (not yet sealed) when the peer is closed is not counted
+ * as waiting any more once the connection is gone. */
+static void test_queued_after_close(void **state)
+{
+  (void)state;
+  struct fixture fx;
+  fx_init(&fx);
+  struct node a, b;
+  node_init(&a, &fx, OPTS(.seed = 'A'));
+  node_init(&b, &fx, OPTS(.seed = 'B'));
+  int port = node_listen(&a);
+  assert_int_equal(sp_net_dial(b.net, "127.0.0.1", port, a.pk), SP_OK);
+  WAIT_UNTIL(&fx, a.opens == 1 && b.opens == 1);
+  node_send(&b, 100);
+  assert_int_equal(sp_peer_queued(b.peer), SP_SECURE_ITEM_HEADER + 100);
+  sp_peer_close(b.peer, "test");
+  WAIT_UNTIL(&fx, b.closes == 1);
+  assert_int_equal(b.queued_at_close, 0);
+  node_close(&a);
+  node_close(&b);
+  WAIT_UNTIL(&fx, a.dones == 1 && b.dones == 1);
+  fx_fini(&fx);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -947,7 +1018,8 @@ int main(void)
       cmocka_unit_test(test_raw_garbage), cmocka_unit_test(test_replay),
       cmocka_unit_test(test_reconnect),  cmocka_unit_test(test_backpressure),
       cmocka_unit_test(test_close_live), cmocka_unit_test(test_config),
-      cmocka_unit_test(test_pause_in_open),
+      cmocka_unit_test(test_pause_in_open), cmocka_unit_test(test_queued_after_close),
+      cmocka_unit_test(test_feed_budget),
   };
   return cmocka_run_group_tests_name("net", tests, group_setup, NULL);
 }

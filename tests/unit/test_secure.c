@@ -1483,6 +1483,39 @@ static void test_api_order(void **state)
   pair_free(&pr);
 }
 
+/* queue a message that does not fit the batch, with no room to seal the
+ * batch first: nothing written, the batch and the stream unchanged; with
+ * room, both messages arrive in order, in two records. */
+static void test_queue_no_room(void **state)
+{
+  (void)state;
+  struct pair pr;
+  pair_open(&pr, 1000); /* a batch holds at most 1004 bytes */
+  uint8_t *m = payload(600, 2);
+  CHECK_RC("queue 600", sp_secure_queue(pr.ep[0], m, 600, &pr.wire[0]), SP_OK);
+  size_t len = pr.wire[0].len;
+  assert_int_equal(sp_secure_queued(pr.ep[0]), 604);
+  pr.wire[0].max = pr.wire[0].len + 100;
+  CHECK_RC("queue 500, no room to seal the 600",
+           sp_secure_queue(pr.ep[0], m, 500, &pr.wire[0]), SP_E_BUFFER);
+  assert_int_equal(pr.wire[0].len, len);
+  assert_int_equal(pr.wire[0].err, 0);
+  assert_int_equal(sp_secure_queued(pr.ep[0]), 604);
+  pr.wire[0].max = WIRE_MAX;
+  CHECK_RC("queue 500", sp_secure_queue(pr.ep[0], m, 500, &pr.wire[0]), SP_OK);
+  assert_int_equal(pr.wire[0].len, len + 4 + 604 + SP_SECURE_ABYTES); /* the 600 sealed */
+  assert_int_equal(sp_secure_queued(pr.ep[0]), 504);
+  CHECK_RC("flush", sp_secure_flush(pr.ep[0], &pr.wire[0]), SP_OK);
+  pump(&pr);
+  CHECK_RC("server", pr.rc[1], SP_OK);
+  assert_int_equal(pr.got[1].n, 2);
+  assert_int_equal(pr.got[1].len[0], 600);
+  assert_int_equal(pr.got[1].len[1], 500);
+  assert_memory_equal(pr.got[1].m[1], m, 500);
+  free(m);
+  pair_free(&pr);
+}
+
 /* seal into a full buffer: nothing written, the stream stays in step. */
 static void test_seal_no_room(void **state)
 {
@@ -1554,6 +1587,7 @@ int main(void)
       cmocka_unit_test(test_config_refused),
       cmocka_unit_test(test_api_order),
       cmocka_unit_test(test_seal_no_room),
+      cmocka_unit_test(test_queue_no_room),
       cmocka_unit_test(test_error_names),
   };
   return cmocka_run_group_tests_name("secure", tests, group_setup, NULL);

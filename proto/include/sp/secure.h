@@ -134,13 +134,15 @@ int sp_secure_peer(const struct sp_secure *s, uint8_t pk[static SP_PK_LEN], uint
  * so far is sealed into out first. m is copied. SP_E_STATE before
  * established, the sticky error after a failure, SP_E_FRAME_EMPTY /
  * SP_E_FRAME_TOO_BIG for n outside 1 ..= max_msg, SP_E_NOMEM, or the
- * buffer's error when out has no room for the earlier batch: then m is not
- * queued and the batch is unchanged. */
+ * buffer's error when out has no room for the earlier batch: on any error
+ * m is not queued, and the batch and out are unchanged. Both ends of a
+ * link must have the same max_msg: batches are sized by the sender's. */
 int sp_secure_queue(struct sp_secure *s, const uint8_t *m, size_t n, struct sp_buf *out);
 
-/* Seal the queued batch, if any, as one record appended to out. On an
- * error (the buffer's, or the sticky one) nothing is appended and the
- * batch stays queued. */
+/* Seal the queued batch, if any, as one record appended to out. When out
+ * has no room, nothing is appended and the batch stays queued; after a
+ * failure of the channel (the sticky error) the batch is gone with the
+ * other secrets. */
 int sp_secure_flush(struct sp_secure *s, struct sp_buf *out);
 
 /* Bytes queued and not sealed yet (messages and their lengths). */
