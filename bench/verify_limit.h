@@ -1,5 +1,5 @@
 /* The reference every benchmark figure is a ratio to: libsodium's raw
- * Ed25519 verify rate, measured in the same run (docs/decisions/0011).
+ * Ed25519 verify rate, measured in the same run (docs/decisions/0012).
  *
  * Two ways are measured, in slices that the benchmarks place before and
  * after their timed parts and pool, so that the reference sees the same
