@@ -703,27 +703,24 @@ static void on_resume(uv_timer_t *t)
     if (p->closing || p->paused || p->net->closing)
       return;
   }
-  if (p->pend) {
-    p->pend_off += conn_feed(p, p->pend + p->pend_off, p->pend_len - p->pend_off);
+  /* what was read before the pause: bytes kept in pend, and messages of
+   * a record still in the secure channel */
+  static const uint8_t none;
+  const uint8_t *in = p->pend ? p->pend + p->pend_off : &none;
+  size_t left = p->pend ? p->pend_len - p->pend_off : 0;
+  if (left > 0 || sp_secure_has_message(p->sec)) {
+    size_t used = conn_feed(p, in, left);
+    p->pend_off += used;
     if (p->closing || p->paused || p->net->closing)
       return;
-    if (conn_more(p, p->pend_off, p->pend_len)) {
+    if (conn_more(p, used, left)) {
       uv_timer_start(&p->timer, on_resume, FEED_YIELD_MS, 0); /* out of budget: later */
       return;
     }
-    free(p->pend);
-    p->pend = NULL;
-    p->pend_off = p->pend_len = 0;
-  } else if (sp_secure_has_message(p->sec)) {
-    static const uint8_t none;
-    conn_feed(p, &none, 0); /* the rest of the record it was paused in */
-    if (p->closing || p->paused || p->net->closing)
-      return;
-    if (sp_secure_has_message(p->sec)) {
-      uv_timer_start(&p->timer, on_resume, FEED_YIELD_MS, 0);
-      return;
-    }
   }
+  free(p->pend);
+  p->pend = NULL;
+  p->pend_off = p->pend_len = 0;
   conn_read_start(p);
 }
 

@@ -243,15 +243,20 @@ static void broadcast_vote(struct node *n, const struct sp_vote *v)
 
 /* ==================================================== consensus driver */
 
-/* The header of encoded block [version, header, txs, last_commit]. */
+/* Read the start of encoded block [version, header, txs, last_commit]: r
+ * is left at the transactions. */
+static int read_header(struct sp_rd *r, struct sp_header *h)
+{
+  uint64_t ver;
+  memset(h, 0, sizeof(*h));
+  return sp_rd_array_exact(r, 4) || sp_rd_uint(r, &ver) || sp__header_read(r, h) ? -1 : 0;
+}
+
+/* The header of an encoded block. */
 static int header_of(const uint8_t *blk, size_t len, struct sp_header *h)
 {
   struct sp_rd r = sp_rd_init(blk, len);
-  uint64_t ver;
-  memset(h, 0, sizeof(*h));
-  if (sp_rd_array_exact(&r, 4) || sp_rd_uint(&r, &ver) || sp__header_read(&r, h))
-    return -1;
-  return 0;
+  return read_header(&r, h);
 }
 
 static int block_id(void *ctx, const uint8_t *blk, size_t len, uint8_t out[SP_HASH_LEN])
@@ -573,9 +578,7 @@ static int block_spans(const uint8_t *blk, size_t len, struct sp_header *h,
   uint32_t cnt, fields, slen;
   *out = NULL;
   *n = 0;
-  memset(h, 0, sizeof(*h));
-  if (sp_rd_array_exact(&r, 4) || sp_rd_uint(&r, &ver) || sp__header_read(&r, h) ||
-      sp_rd_array_max(&r, &cnt, SP_MAX_BLOCK_TXS, 0))
+  if (read_header(&r, h) || sp_rd_array_max(&r, &cnt, SP_MAX_BLOCK_TXS, 0))
     return -1;
   struct tx_span *v = cnt ? malloc(cnt * sizeof(*v)) : NULL;
   if (cnt && v == NULL)
@@ -1593,8 +1596,8 @@ static void on_admit_check(uv_check_t *h)
   admit_flush(h->data);
 }
 
-/* m was decoded from `own` (malloc'd, or NULL if it was not), which the
- * mempool entry keeps: the transaction is not decoded a second time. */
+/* m was decoded from `own` (malloc'd), which the mempool entry keeps: the
+ * transaction is not decoded a second time. */
 static void on_submit(struct node *n, struct peer_info *pi, struct sp_msg *m, uint8_t *own)
 {
   struct sp_tx *tx = &m->u.submit;
@@ -1613,17 +1616,7 @@ static void on_submit(struct node *n, struct peer_info *pi, struct sp_msg *m, ui
     n->batch = calloc(1, sizeof(*n->batch));
   struct admission *ad = calloc(1, sizeof(*ad));
   struct mp_entry *e = calloc(1, sizeof(*e));
-  if (own == NULL && (own = malloc(tx->raw_len)) != NULL) { /* not decoded in place */
-    struct sp_tx copy;
-    memcpy(own, tx->raw, tx->raw_len);
-    if (sp_tx_decode(own, tx->raw_len, &copy) != SP_OK) {
-      free(ad), free(e), free(own);
-      return;
-    }
-    sp_tx_clear(tx);
-    *tx = copy;
-  }
-  if (!ad || !e || !own || !n->batch) {
+  if (!ad || !e || !n->batch) {
     free(ad), free(e), free(own);
     if (reply)
       send_error(pi, m->req_id, SP_NERR_INTERNAL, "out of memory");
@@ -1671,12 +1664,16 @@ static void on_message(void *ctx, struct sp_peer *p, const uint8_t *msg, size_t 
     free(m);
     return;
   }
-  /* A SUBMIT (canonically [1, SUBMIT, req_id, tx]: 0x94 0x01 0x04 ...) is
-   * decoded from a copy that its mempool entry keeps, not decoded again
-   * from a copy of its bytes: one decode a transaction instead of two. */
+  /* A SUBMIT is decoded from a copy that its mempool entry keeps, not
+   * decoded again from a copy of its bytes: one decode a transaction
+   * instead of two. */
   uint8_t *own = NULL;
-  if (len >= 3 && msg[0] == 0x94 && msg[1] == SP_FORMAT_VERSION && msg[2] == SP_MSG_SUBMIT &&
-      (own = malloc(len)) != NULL) {
+  if (sp_msg_peek_type(msg, len) == SP_MSG_SUBMIT) {
+    if ((own = malloc(len)) == NULL) {
+      send_error(pi, 0, SP_NERR_INTERNAL, "out of memory");
+      free(m);
+      return;
+    }
     memcpy(own, msg, len);
     msg = own;
   }
@@ -1697,8 +1694,9 @@ static void on_message(void *ctx, struct sp_peer *p, const uint8_t *msg, size_t 
     if (role == SP_ROLE_VALIDATOR)
       on_cons_message(n, m);
     break;
-  case SP_MSG_SUBMIT:
-    on_submit(n, pi, m, own);
+  case SP_MSG_SUBMIT: /* own is set: the envelope said SUBMIT too */
+    if (own)
+      on_submit(n, pi, m, own);
     own = NULL;
     break;
   case SP_MSG_TX_STATUS: on_tx_status(n, pi, m); break;

@@ -601,3 +601,14 @@ void sp_msg_blocks_a(struct sp_buf *out, uint32_t req_id, uint32_t count,
   sp_wr_array(out, count);
   sp_buf_append(out, items->data, items->len);
 }
+
+uint64_t sp_msg_peek_type(const uint8_t *p, size_t n)
+{
+  struct sp_rd r = sp_rd_init(p, n);
+  uint32_t count;
+  uint64_t version, type;
+  if (sp_rd_array(&r, &count) || count < 3 || sp_rd_uint(&r, &version) ||
+      sp_rd_uint(&r, &type))
+    return 0;
+  return type;
+}

@@ -108,19 +108,6 @@ static void set_step(struct sp_secure *s, enum step st)
   }
 }
 
-/* Envelope type of an encoded message, without decoding the rest; 0 if the
- * envelope does not even parse (the caller's decoder will say why). */
-static uint64_t peek_type(const uint8_t *p, size_t n)
-{
-  struct sp_rd r = sp_rd_init(p, n);
-  uint32_t count;
-  uint64_t version, type;
-  if (sp_rd_array(&r, &count) || count < 3 || sp_rd_uint(&r, &version) ||
-      sp_rd_uint(&r, &type))
-    return 0;
-  return type;
-}
-
 /* ---------------------------------------------------------------- life */
 
 int sp_secure_new(const struct sp_secure_config *cfg, struct sp_secure **out)
@@ -281,7 +268,7 @@ static int check_app_msg(const struct sp_secure *s, const uint8_t *m, size_t n)
     return SP_E_FRAME_EMPTY;
   if (n > s->max_msg)
     return SP_E_FRAME_TOO_BIG;
-  uint64_t type = peek_type(m, n);
+  uint64_t type = sp_msg_peek_type(m, n);
   if (type == SP_MSG_HELLO || type == SP_MSG_AUTH)
     return SP_E_INVAL; /* the peer would close on it */
   return SP_OK;
@@ -520,7 +507,7 @@ static int check_batch(const struct sp_secure *s, size_t n)
       return SP_E_FRAME_TOO_BIG;
     if (len > n - off)
       return SP_E_TRUNCATED;
-    uint64_t type = peek_type(s->pt + off, len);
+    uint64_t type = sp_msg_peek_type(s->pt + off, len);
     if (type == SP_MSG_HELLO || type == SP_MSG_AUTH)
       return SP_E_STATE; /* the handshake is over */
     off += len;

@@ -946,6 +946,25 @@ static void test_config(void **state)
   fx_fini(&fx);
 }
 
+/* Two nodes with default options, b connected to a. */
+static void pair_open(struct fixture *fx, struct node *a, struct node *b)
+{
+  fx_init(fx);
+  node_init(a, fx, OPTS(.seed = 'A'));
+  node_init(b, fx, OPTS(.seed = 'B'));
+  int port = node_listen(a);
+  assert_int_equal(sp_net_dial(b->net, "127.0.0.1", port, a->pk), SP_OK);
+  WAIT_UNTIL(fx, a->opens == 1 && b->opens == 1);
+}
+
+static void pair_close(struct fixture *fx, struct node *a, struct node *b)
+{
+  node_close(a);
+  node_close(b);
+  WAIT_UNTIL(fx, a->dones == 1 && b->dones == 1);
+  fx_fini(fx);
+}
+
 static void on_turn(uv_check_t *h)
 {
   struct node *nd = h->data;
@@ -961,13 +980,8 @@ static void test_feed_budget(void **state)
 {
   (void)state;
   struct fixture fx;
-  fx_init(&fx);
   struct node a, b;
-  node_init(&a, &fx, OPTS(.seed = 'A'));
-  node_init(&b, &fx, OPTS(.seed = 'B'));
-  int port = node_listen(&a);
-  assert_int_equal(sp_net_dial(b.net, "127.0.0.1", port, a.pk), SP_OK);
-  WAIT_UNTIL(&fx, a.opens == 1 && b.opens == 1);
+  pair_open(&fx, &a, &b);
   uv_check_t turn;
   uv_check_init(&fx.loop, &turn);
   turn.data = &a;
@@ -980,10 +994,7 @@ static void test_feed_budget(void **state)
   if (a.most_per_turn > 2048)
     fail_msg("%zu messages between two check phases", a.most_per_turn);
   uv_close((uv_handle_t *)&turn, NULL);
-  node_close(&a);
-  node_close(&b);
-  WAIT_UNTIL(&fx, a.dones == 1 && b.dones == 1);
-  fx_fini(&fx);
+  pair_close(&fx, &a, &b);
 }
 
 /* A message queued (not yet sealed) when the peer is closed is not counted
@@ -992,22 +1003,14 @@ static void test_queued_after_close(void **state)
 {
   (void)state;
   struct fixture fx;
-  fx_init(&fx);
   struct node a, b;
-  node_init(&a, &fx, OPTS(.seed = 'A'));
-  node_init(&b, &fx, OPTS(.seed = 'B'));
-  int port = node_listen(&a);
-  assert_int_equal(sp_net_dial(b.net, "127.0.0.1", port, a.pk), SP_OK);
-  WAIT_UNTIL(&fx, a.opens == 1 && b.opens == 1);
+  pair_open(&fx, &a, &b);
   node_send(&b, 100);
   assert_int_equal(sp_peer_queued(b.peer), SP_SECURE_ITEM_HEADER + 100);
   sp_peer_close(b.peer, "test");
   WAIT_UNTIL(&fx, b.closes == 1);
   assert_int_equal(b.queued_at_close, 0);
-  node_close(&a);
-  node_close(&b);
-  WAIT_UNTIL(&fx, a.dones == 1 && b.dones == 1);
-  fx_fini(&fx);
+  pair_close(&fx, &a, &b);
 }
 
 int main(void)

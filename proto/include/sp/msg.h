@@ -223,6 +223,10 @@ int sp_msg_encode(const struct sp_msg *m, struct sp_buf *out);
 /* Decode one message of exactly n bytes (a frame's payload). */
 int sp_msg_decode(const uint8_t *p, size_t n, struct sp_msg *m);
 void sp_msg_clear(struct sp_msg *m); /* accepts NULL */
+/* The type of the message in p[0..n) from its envelope alone ([version,
+ * type, req_id, ...]), without decoding or checking the rest; 0 when even
+ * the envelope does not read. */
+uint64_t sp_msg_peek_type(const uint8_t *p, size_t n);
 
 /* BLOCKS_A from stored block bytes, spliced in without decoding them:
  * sp_msg_blocks_item appends one [block, cert] item to items (the block's
